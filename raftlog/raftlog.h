@@ -66,7 +66,10 @@
 	X(RL_EBATCH, -8, "invalid record batch")                               \
 	X(RL_ENOTFOUND, -9, "no such entry")                                   \
 	X(RL_ERANGE, -10, "offset out of range")                               \
-	X(RL_ETOOSMALL, -11, "buffer too small")
+	X(RL_ETOOSMALL, -11, "buffer too small")                               \
+	X(RL_ENOTLEADER, -20, "not the leader")                                \
+	X(RL_ESHUTDOWN, -21, "shutting down")                                  \
+	X(RL_EBUSY, -22, "busy, retry later")
 
 /* Error codes returned by every raftlog function (0 or negative). */
 enum rl_err {
