@@ -1,0 +1,218 @@
+/* raftlog group driver: one libraft 0.22.1 group over one rl_log.
+ *
+ * Contract
+ * --------
+ * struct rl_group drives a libraft core through raft_step() and is the only
+ * writer of its rl_log. The host (broker or simulator) supplies time, a way
+ * to send messages, and notifications; it calls rl_group_receive() for every
+ * incoming message and rl_group_tick() when rl_group_deadline_ms() passes.
+ *
+ * - One write path: every Raft entry is one RecordBatch v2 in the rl_log. The
+ *   leader's data entries are producers' batches (offsets assigned by the
+ *   log); barrier and configuration entries are control batches. On the wire
+ *   an entry carries exactly the stored batch bytes, so followers store them
+ *   verbatim (rl_append VERIFY mode) and replicas stay byte-identical.
+ * - Durability before messages: when a step changes term or vote, the new
+ *   values are written through the log's writer, and every message of that
+ *   step and of later steps waits in an outbox until they are durable.
+ * - Entries are persisted in order: a truncate (when the update starts at or
+ *   below the last index) then an append. RAFT_PERSISTED_ENTRIES reports the
+ *   highest contiguous durable index, never an index replaced since its
+ *   write began.
+ * - High watermark: the offset just past the last entry with Raft index <=
+ *   commit index that is durable locally. Data is readable up to it.
+ * - Submissions (leader only): acks=1 completes when the entry is durable on
+ *   the leader, acks=all when it is committed. Losing leadership fails
+ *   pending submissions with RL_ENOTLEADER (the entry may still commit: the
+ *   client retries, as with Kafka without idempotence).
+ * - Leadership transfer: new submissions are held until the target's match
+ *   index equals the leader's last index, then RAFT_TRANSFER is stepped
+ *   (libraft 0.22.1 does not check the target is caught up). Held
+ *   submissions are released to the new leader's clients as RL_ENOTLEADER,
+ *   or resubmitted if the transfer is abandoned.
+ * - Memory: messages handed to env->send() and their entry bytes are
+ *   borrowed for the duration of the call only.
+ *
+ * Threads: everything runs on the loop thread (or the simulator's thread). */
+#ifndef RL_GROUP_H
+#define RL_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "raftlog/raftlog.h"
+
+/* Group errors (to be merged into RL_ERRORS). */
+#ifndef RL_ENOTLEADER
+#define RL_ENOTLEADER (-20)
+#define RL_ESHUTDOWN (-21)
+#define RL_EBUSY (-22)
+#endif
+
+struct rl_group;
+
+/* What the group needs from its host. Every callback runs on the loop
+ * thread, never inside rl_group_open(). */
+struct rl_group_env {
+	void *data;
+	/* Sends one message to msg->server_id. msg and the entry bytes it
+	 * points to are borrowed for the call only; the host copies or encodes
+	 * them. Delivery may fail silently (Raft retries). */
+	void (*send)(struct rl_group *g, const struct raft_message *msg);
+	/* Optional: the Raft role changed (RAFT_FOLLOWER/CANDIDATE/LEADER). */
+	void (*role_changed)(struct rl_group *g, int old_role, int new_role);
+	/* Optional: the high watermark advanced (or fell back after a restart). */
+	void (*hwm_changed)(struct rl_group *g, int64_t hwm);
+	/* Optional: a fatal storage error failed the group (log failed). */
+	void (*failed)(struct rl_group *g, int err, const char *msg);
+};
+
+/* Group settings. */
+struct rl_group_config {
+	uint64_t server_id;          /* this replica's Raft id (the broker id) */
+	uint64_t group_id;           /* host's identifier, for logs only */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_timeout_ms;
+	bool pre_vote;
+	unsigned max_inflight_entries;
+	/* Leadership transfer is abandoned if the target has not caught up
+	 * and won within this long. */
+	unsigned transfer_timeout_ms;
+	/* Take a Raft snapshot (metadata only: the log is the state) every so
+	 * many committed entries, keeping snapshot_trailing entries behind. */
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+	uint32_t seed;               /* randomizes election timeouts */
+};
+
+/* Defaults: election 1000 ms, heartbeat 100 ms, pre-vote on, 64 in-flight
+ * entries, transfer timeout 2000 ms, snapshot every 4096 entries keeping
+ * 1024. */
+void rl_group_config_default(struct rl_group_config *cfg);
+
+/* Bootstraps an empty log: queues term 1 and entry 1, a configuration entry
+ * listing the voters (addresses are the decimal ids), so that they share
+ * one group commit. cb runs (from the writer's completions, never inside
+ * this call) once both are durable, or with the first error. Every initial
+ * voter must be bootstrapped with the same list. Returns 0, RL_EINVAL (the
+ * log is not empty, or no voters), or an rl_err from the log, in which case
+ * cb never runs. req is caller-owned and must stay valid until cb. */
+struct rl_bootstrap_req {
+	void *data;
+	void (*cb)(struct rl_bootstrap_req *req, int status);
+	struct rl_meta_req meta_;     /* private */
+	struct rl_append_req append_; /* private */
+	uint8_t *batch_;              /* private */
+	int status_;                  /* private */
+	int left_;                    /* private */
+};
+int rl_group_bootstrap(struct rl_log *log, struct rl_bootstrap_req *req, const uint64_t *voters,
+		       unsigned n_voters, int64_t now_ms, void (*cb)(struct rl_bootstrap_req *, int));
+
+/* Starts a group over an opened log (borrowed; must outlive the group),
+ * feeding RAFT_START with the log's term, vote, snapshot and entries.
+ * env is borrowed. Returns 0, RL_ENOMEM, RL_EINVAL or an error from the
+ * log. */
+int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
+		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out);
+
+/* Stops the group: pending submissions fail with RL_ESHUTDOWN, no more
+ * messages are sent. Storage operations still in flight keep the group's
+ * memory alive; cb runs from a storage completion once everything is
+ * released, after which the log may be closed. Only when the log has
+ * already failed (it accepts no more work) does cb run inside this call.
+ * The group must not be used after this call. */
+void rl_group_close(struct rl_group *g, void (*cb)(struct rl_group *g, void *arg), void *arg);
+
+/* Feeds one received message. The group takes ownership of the message's
+ * AppendEntries entries array and batch (allocated with raft_malloc as
+ * libraft requires; see server/rpc_codec.h) and of an InstallSnapshot's
+ * data. The sender's id must be set in msg->server_id. */
+void rl_group_receive(struct rl_group *g, struct raft_message *msg, uint64_t now_ms);
+
+/* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). */
+void rl_group_tick(struct rl_group *g, uint64_t now_ms);
+
+/* Absolute time at which rl_group_tick() must next be called. */
+uint64_t rl_group_deadline_ms(const struct rl_group *g);
+
+/* Acknowledgement levels, as Kafka's acks. */
+enum rl_acks { RL_ACKS_LEADER = 1, RL_ACKS_ALL = -1 };
+
+struct rl_submit_req;
+/* status: 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EIO. */
+typedef void (*rl_submit_cb)(struct rl_submit_req *req, int status);
+
+/* A submission. data is the caller's; results are set when the call
+ * returns 0 (index) or before cb runs (offsets); the rest is private. */
+struct rl_submit_req {
+	void *data;
+	uint64_t index;      /* Raft index of the entry */
+	int64_t base_offset; /* offset of the first record */
+	int64_t last_offset; /* offset of the last record */
+	enum rl_acks acks;
+	rl_submit_cb cb;
+	uint8_t *batch_;     /* private: owned until the entry is stored */
+	size_t len_;
+	uint64_t term_;
+	struct rl_submit_req *next_;
+};
+
+/* Submits one producer batch (a validated RecordBatch v2; ownership of
+ * batch, sl_malloc'd, passes to the group on success). Leader only.
+ * Returns 0, RL_ENOTLEADER, RL_ETOOLARGE, RL_EBATCH, RL_ENOMEM, RL_EIO. */
+int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
+		    enum rl_acks acks, rl_submit_cb cb, uint64_t now_ms);
+
+/* Starts a leadership transfer to voter target_id (leader only). Returns 0,
+ * RL_ENOTLEADER, RL_EINVAL (not a voter, or self) or RL_EBUSY (one is
+ * already in progress). The outcome shows as a role change. */
+int rl_group_transfer(struct rl_group *g, uint64_t target_id, uint64_t now_ms);
+
+/* Membership changes, leader only, one at a time (RL_EBUSY otherwise):
+ * promotion returns RL_EAGAIN until the learner has every entry;
+ * add a replica as a non-voter (standby) and catch it up, promote it to
+ * voter once caught up, or remove a replica. */
+int rl_group_add_learner(struct rl_group *g, uint64_t id, uint64_t now_ms);
+int rl_group_promote(struct rl_group *g, uint64_t id, uint64_t now_ms);
+int rl_group_remove(struct rl_group *g, uint64_t id, uint64_t now_ms);
+
+/* Observed state. */
+struct rl_group_status {
+	int role;               /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER */
+	uint64_t term;
+	uint64_t leader_id;     /* 0 if unknown */
+	uint64_t commit_index;
+	uint64_t last_index;
+	uint64_t durable_index;
+	int64_t hwm;            /* high watermark (offset) */
+	int64_t start_offset;   /* log start offset */
+	int64_t next_offset;    /* log end offset */
+	uint64_t last_leader_contact_ms; /* followers: last message from leader */
+	bool transferring;
+	bool failed;
+};
+void rl_group_get_status(const struct rl_group *g, struct rl_group_status *out);
+
+/* Per-replica progress as seen by the leader. */
+struct rl_group_progress {
+	uint64_t id;
+	int role;                /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+	uint64_t match_index;
+	uint64_t last_contact_ms;
+};
+/* Fills up to max entries; returns how many servers are in the current
+ * configuration. Match indexes are meaningful on the leader only. */
+unsigned rl_group_progress(const struct rl_group *g, struct rl_group_progress *out, unsigned max);
+
+/* The log (borrowed). */
+struct rl_log *rl_group_log(struct rl_group *g);
+/* The host's pointer, for callbacks. */
+void rl_group_set_data(struct rl_group *g, void *data);
+void *rl_group_data(const struct rl_group *g);
+uint64_t rl_group_id(const struct rl_group *g);
+
+#endif /* RL_GROUP_H */

@@ -1,0 +1,279 @@
+/* The group driver's messages: outbox, filling AppendEntries from the log,
+ * preparing received messages for libraft.
+ *
+ * Happy path: messages of a step are copied into the outbox and sent at
+ * once unless a term/vote write is pending. An AppendEntries is filled from
+ * the log when it is sent (entries not yet durable are served from the
+ * append's borrowed buffers), so the bytes on the wire are the stored batch
+ * bytes. A received AppendEntries is validated batch by batch; CONFIG
+ * entries hand libraft their payload while the whole batch is kept for the
+ * append.
+ *
+ * Failure modes: a message whose entries are gone from the log (truncated
+ * or compacted since it was queued) is dropped, as is a received message
+ * with an invalid batch; Raft retries both. Out of memory drops too. */
+#include <string.h>
+
+#include "common/sl_common.h"
+#include "proto/proto.h"
+#include "raftlog/group_int.h"
+
+/* ---- Outbox ------------------------------------------------------------ */
+
+/* Fills entries of an AppendEntries from the log, sends, frees. */
+static void send_append_entries(struct rl_group *g, struct raft_message *m)
+{
+	struct raft_append_entries *ae = &m->append_entries;
+	unsigned n = ae->n_entries;
+	if (n == 0) {
+		ae->entries = NULL;
+		g->env->send(g, m);
+		return;
+	}
+	struct raft_entry *entries = sl_calloc(n, sizeof(*entries));
+	size_t total = 0;
+	if (entries == NULL) {
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct rl_entry_info info;
+		if (rl_entry_get_info(g->log, ae->prev_log_index + 1 + i, &info) != 0) {
+			goto out; /* no longer in the log: drop */
+		}
+		total += info.size;
+	}
+	uint8_t *buf = sl_malloc(total);
+	if (buf == NULL) {
+		goto out;
+	}
+	size_t pos = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct rl_entry_info info;
+		int rv = rl_entry_read(g->log, ae->prev_log_index + 1 + i, buf + pos,
+				       total - pos, &info);
+		if (rv != 0) {
+			sl_free(buf);
+			goto out;
+		}
+		entries[i].term = info.term;
+		entries[i].type = (enum raft_entry_type)info.kind;
+		entries[i].buf.base = buf + pos;
+		entries[i].buf.len = info.size;
+		pos += info.size;
+	}
+	ae->entries = entries;
+	g->env->send(g, m);
+	ae->entries = NULL;
+	sl_free(buf);
+out:
+	sl_free(entries);
+}
+
+/* The core leaves an InstallSnapshot's configuration and data to us: the
+ * configuration of our latest snapshot, and as data the log start offset
+ * just past it. */
+static void send_install_snapshot(struct rl_group *g, struct raft_message *m)
+{
+	struct raft_install_snapshot *is = &m->install_snapshot;
+	struct rl_snapshot_meta sm;
+	rl_log_get_snapshot(g->log, &sm);
+	if (sm.index != is->last_index || sm.index == 0) {
+		return; /* snapshot moved on since; the core will retry */
+	}
+	uint8_t data[8];
+	kp_put_u64(data, (uint64_t)sm.log_start_offset);
+	struct raft_buffer enc = {.base = (void *)sm.conf, .len = sm.conf_len};
+	raft_configuration_init(&is->conf);
+	if (raft_configuration_decode(&enc, &is->conf) != 0) {
+		return;
+	}
+	is->data.base = data;
+	is->data.len = sizeof(data);
+	g->env->send(g, m);
+	raft_configuration_close(&is->conf);
+	is->data.base = NULL;
+}
+
+static void send_one(struct rl_group *g, struct raft_message *m)
+{
+	switch (m->type) {
+	case RAFT_APPEND_ENTRIES:
+		send_append_entries(g, m);
+		break;
+	case RAFT_INSTALL_SNAPSHOT:
+		send_install_snapshot(g, m);
+		break;
+	default:
+		g->env->send(g, m);
+		break;
+	}
+}
+
+void rl__group_queue_messages(struct rl_group *g, const struct raft_message *msgs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (g->meta_inflight == 0 && g->out_head == NULL) {
+			struct raft_message m = msgs[i];
+			send_one(g, &m);
+			continue;
+		}
+		struct rl__outmsg *o = sl_malloc(sizeof(*o));
+		if (o == NULL) {
+			continue; /* dropped; Raft retries */
+		}
+		o->msg = msgs[i];
+		o->msg.server_address = NULL;
+		o->next = NULL;
+		if (g->out_tail != NULL) {
+			g->out_tail->next = o;
+		} else {
+			g->out_head = o;
+		}
+		g->out_tail = o;
+	}
+}
+
+void rl__group_outbox_flush(struct rl_group *g)
+{
+	while (g->out_head != NULL && g->meta_inflight == 0 && !g->failed && !g->closing) {
+		struct rl__outmsg *o = g->out_head;
+		g->out_head = o->next;
+		if (g->out_head == NULL) {
+			g->out_tail = NULL;
+		}
+		send_one(g, &o->msg);
+		sl_free(o);
+	}
+}
+
+void rl__group_outbox_clear(struct rl_group *g)
+{
+	while (g->out_head != NULL) {
+		struct rl__outmsg *o = g->out_head;
+		g->out_head = o->next;
+		sl_free(o);
+	}
+	g->out_tail = NULL;
+}
+
+/* ---- Receiving --------------------------------------------------------- */
+
+void rl__group_free_message(struct raft_message *msg)
+{
+	if (msg->type == RAFT_APPEND_ENTRIES && msg->append_entries.n_entries > 0) {
+		raft_free(msg->append_entries.entries[0].batch);
+		raft_free(msg->append_entries.entries);
+		msg->append_entries.entries = NULL;
+		msg->append_entries.n_entries = 0;
+	} else if (msg->type == RAFT_INSTALL_SNAPSHOT) {
+		raft_configuration_close(&msg->install_snapshot.conf);
+		raft_free(msg->install_snapshot.data.base);
+		msg->install_snapshot.data.base = NULL;
+	}
+}
+
+/* Validates every batch and points CONFIG entries at their payload. */
+static int prepare_entries(struct raft_append_entries *ae, struct rl__recv *recv)
+{
+	recv->full = sl_calloc(ae->n_entries, sizeof(*recv->full));
+	if (recv->full == NULL) {
+		return RL_ENOMEM;
+	}
+	for (unsigned i = 0; i < ae->n_entries; i++) {
+		struct raft_entry *e = &ae->entries[i];
+		struct kp_batch_header h;
+		enum rl_kind kind;
+		const uint8_t *payload;
+		size_t payload_len;
+		if (kp_batch_validate(e->buf.base, e->buf.len, 0, &h) != 0 ||
+		    kp_batch_size(&h) != e->buf.len || (uint64_t)h.partition_leader_epoch != e->term ||
+		    rl_batch_kind(e->buf.base, e->buf.len, &kind, &payload, &payload_len) != 0 ||
+		    (int)kind != (int)e->type) {
+			return RL_EBATCH;
+		}
+		recv->full[i] = e->buf;
+		if (kind == RL_KIND_CONFIG) {
+			e->buf.base = (void *)payload;
+			e->buf.len = payload_len;
+		}
+	}
+	return 0;
+}
+
+int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, struct rl__recv *recv)
+{
+	memset(recv, 0, sizeof(*recv));
+	if (msg->server_address == NULL) {
+		msg->server_address = "";
+	}
+	if (msg->type == RAFT_INSTALL_SNAPSHOT && g->raft.snapshot.installing) {
+		return RL_EBUSY; /* libraft 0.22.1 would leak it */
+	}
+	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0) {
+		return 0;
+	}
+	recv->entries = msg->append_entries.entries;
+	recv->n = msg->append_entries.n_entries;
+	int rv = prepare_entries(&msg->append_entries, recv);
+	if (rv != 0) {
+		SL_LOG(SL_LOG_WARN, "group=%llu from=%llu event=append_entries_dropped reason=%s",
+		       (unsigned long long)g->cfg.group_id, (unsigned long long)msg->server_id,
+		       rl_err_name(rv));
+		sl_free(recv->full);
+		recv->full = NULL;
+	}
+	return rv;
+}
+
+void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, struct rl__recv *recv,
+			      int step_rv)
+{
+	(void)g;
+	if (msg->type == RAFT_APPEND_ENTRIES && recv->n > 0) {
+		/* libraft frees the batch unless it asked us to persist it (then
+		 * the append owns it); the entries array is always ours. */
+		if (step_rv == RL_ESHUTDOWN) {
+			raft_free(recv->entries[0].batch);
+		}
+		raft_free(recv->entries);
+		sl_free(recv->full);
+	} else if (msg->type == RAFT_INSTALL_SNAPSHOT && step_rv == RL_ESHUTDOWN) {
+		rl__group_free_message(msg);
+	}
+}
+
+/* ---- Contact tracking -------------------------------------------------- */
+
+void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg)
+{
+	if (msg->type == RAFT_APPEND_ENTRIES || msg->type == RAFT_INSTALL_SNAPSHOT) {
+		g->last_leader_contact_ms = g->now_ms;
+	}
+	for (unsigned i = 0; i < g->n_contacts; i++) {
+		if (g->contacts[i].id == msg->server_id) {
+			g->contacts[i].ms = g->now_ms;
+			return;
+		}
+	}
+	struct rl__contact *c = sl_realloc(g->contacts, (g->n_contacts + 1) * sizeof(*c));
+	if (c == NULL) {
+		return;
+	}
+	g->contacts = c;
+	c[g->n_contacts].id = msg->server_id;
+	c[g->n_contacts].ms = g->now_ms;
+	g->n_contacts++;
+}
+
+uint64_t rl__group_contact_of(const struct rl_group *g, uint64_t id)
+{
+	if (id == g->cfg.server_id) {
+		return g->now_ms;
+	}
+	for (unsigned i = 0; i < g->n_contacts; i++) {
+		if (g->contacts[i].id == id) {
+			return g->contacts[i].ms;
+		}
+	}
+	return 0;
+}
