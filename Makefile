@@ -2,6 +2,7 @@
 # static library per module; programs and test binaries link what they need.
 #
 #   make deps    install build/test dependencies if missing (idempotent)
+#   make demo    deps + build + the walk-through of what works today
 #   make all     build everything (warnings are errors)
 #   make test    deps + build + every test suite
 #   make asan    the same tests under AddressSanitizer + UBSan
@@ -56,7 +57,7 @@ $(BUILD)/test_unit: $(UNIT_OBJS) $(LIBS)
 	$(CC) $(SAN) -o $@ $(UNIT_OBJS) $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # Single-file programs under tests/<dir>/ (crash, bench, ...) and deploy tools.
-PROG_SRCS := $(wildcard tests/crash/*.c tests/bench/*.c)
+PROG_SRCS := $(wildcard tests/crash/*.c tests/bench/*.c tests/demo/*.c)
 PROGS     := $(patsubst %.c,$(BUILD)/%,$(PROG_SRCS))
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBS)
 	$(CC) $(SAN) -o $@ $< $(LIBS) $(LDLIBS_ALL)
@@ -75,6 +76,10 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SL_TEST_QUICK=1 bash scripts/run-tests.sh build-asan
 
+demo: deps
+	$(MAKE) all
+	$(BUILD)/tests/demo/storage_demo
+
 bench: deps
 	$(MAKE) all
 	bash scripts/run-bench.sh $(BUILD)
@@ -85,7 +90,7 @@ format:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all deps test asan bench format clean
+.PHONY: all deps demo test asan bench format clean
 .DEFAULT_GOAL := all
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
