@@ -45,13 +45,6 @@
 
 #include "raftlog/raftlog.h"
 
-/* Group errors (to be merged into RL_ERRORS). */
-#ifndef RL_ENOTLEADER
-#define RL_ENOTLEADER (-20)
-#define RL_ESHUTDOWN (-21)
-#define RL_EBUSY (-22)
-#endif
-
 struct rl_group;
 
 /* What the group needs from its host. Every callback runs on the loop

@@ -438,4 +438,8 @@ void rl_read_release(struct rl_read_ref *ref);
 int rl_read_copy(struct rl_log *log, int64_t fetch_offset, int64_t max_offset, size_t max_bytes,
 		 uint8_t **out, size_t *out_len, int64_t *next_offset);
 
+/* The Raft group driver (one libraft group over one log) is declared in
+ * raftlog/group.h, part of this module's public interface. */
+#include "raftlog/group.h"
+
 #endif /* RL_RAFTLOG_H */
