@@ -55,7 +55,11 @@ static int read_rec(struct rl_log *log, const struct rl__segment *seg, const str
 {
 	if (r->index > log->durable_index) {
 		const uint8_t *src = pending_buf(log, r->index);
-		SL_ASSERT(src != NULL);
+		if (src == NULL) {
+			/* Its append completed with an error: the log is failed. */
+			SL_ASSERT(log->failed);
+			return RL_EIO;
+		}
 		memcpy(dst, src, r->size);
 		return 0;
 	}

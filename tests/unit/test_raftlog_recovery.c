@@ -445,6 +445,10 @@ static int f_run_once(enum sl_fault_kind kind, long n, bool sticky)
 		struct rl_entry e = {.term = 2, .kind = RL_KIND_DATA, .buf = r.bufs[0], .len = r.lens[0]};
 		ck_assert_int_eq(rl_append(T.log, &extra.req, &e, 1, RL_APPEND_ASSIGN, f_append_cb),
 				 RL_EIO);
+		for (uint64_t i = li.durable_index + 1; i <= li.last_index; i++) {
+			uint8_t buf[4096];
+			ck_assert_int_eq(rl_entry_read(T.log, i, buf, sizeof(buf), NULL), RL_EIO);
+		}
 	}
 	int rv = th_rl_reopen(&T);
 	ck_assert_msg(rv == 0, "fault %d n=%ld sticky=%d: reopen: %s", kind, n, sticky, T.err);
