@@ -61,6 +61,13 @@ static void list_log(struct rl_writer *w, struct rl_log *log)
 
 static void sync_data(struct rl_writer *w)
 {
+	/* Start writeback of every touched file first, so the device works on
+	 * all of them at once; then wait for each with fdatasync. */
+	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {
+		if (seg->w_data_dirty && !seg->w_log->w_failed) {
+			(void)sync_file_range(seg->log_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		}
+	}
 	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {
 		if (!seg->w_data_dirty) {
 			continue;
