@@ -142,6 +142,7 @@ struct rl_entry_info {
 
 /* ---- Writer ------------------------------------------------------------ */
 
+/* The disk writer shared by many logs (opaque). */
 struct rl_writer;
 
 /* Writer settings. */
@@ -176,6 +177,7 @@ void rl_writer_close(struct rl_writer *w);
 
 /* ---- Opening a log ----------------------------------------------------- */
 
+/* One partition's log (opaque). */
 struct rl_log;
 
 /* Log settings. */
@@ -274,7 +276,7 @@ enum rl_append_mode {
 };
 
 struct rl_append_req;
-/* status is 0 once the entries are durable, or RL_EIO. */
+/* Runs with status 0 once the entries are durable, or RL_EIO. */
 typedef void (*rl_append_cb)(struct rl_append_req *req, int status);
 
 /* An append request. data is the caller's; the results are filled when
@@ -302,7 +304,9 @@ int rl_append(struct rl_log *log, struct rl_append_req *req, const struct rl_ent
 /* ---- Truncation, retention, reset -------------------------------------- */
 
 struct rl_truncate_req;
+/* Runs once the truncation is durable (status 0) or failed (RL_EIO). */
 typedef void (*rl_truncate_cb)(struct rl_truncate_req *req, int status);
+/* A truncate request: data is the caller's, the rest is private. */
 struct rl_truncate_req {
 	void *data;
 	rl_truncate_cb cb; /* private */
@@ -327,7 +331,11 @@ struct rl_retention {
 };
 
 struct rl_retain_req;
+/* Runs once the new log start is durable and the files are unlinked
+ * (status 0), or on failure (RL_EIO). */
 typedef void (*rl_retain_cb)(struct rl_retain_req *req, int status);
+/* A retention request: data is the caller's, results are set when
+ * rl_retain() returns 0, the rest is private. */
 struct rl_retain_req {
 	void *data;
 	uint32_t segments_deleted; /* result, set when rl_retain() returns 0 */
@@ -349,7 +357,9 @@ int rl_retain(struct rl_log *log, struct rl_retain_req *req, const struct rl_ret
 	      rl_retain_cb cb);
 
 struct rl_reset_req;
+/* Runs once the reset is durable (status 0) or failed (RL_EIO). */
 typedef void (*rl_reset_cb)(struct rl_reset_req *req, int status);
+/* A reset request: data is the caller's, the rest is private. */
 struct rl_reset_req {
 	void *data;
 	rl_reset_cb cb; /* private */
@@ -366,7 +376,10 @@ int rl_reset(struct rl_log *log, struct rl_reset_req *req, uint64_t next_index,
 /* ---- Metadata ---------------------------------------------------------- */
 
 struct rl_meta_req;
+/* Runs once the metadata is durable (status 0) or failed (RL_EIO). */
 typedef void (*rl_meta_cb)(struct rl_meta_req *req, int status);
+/* A term/vote or snapshot request: data is the caller's, the rest is
+ * private. */
 struct rl_meta_req {
 	void *data;
 	rl_meta_cb cb; /* private */
