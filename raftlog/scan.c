@@ -143,7 +143,11 @@ int rl__scan_next(struct rl__scan *s, struct rl__rec *rec)
 static int valid_at(struct rl__scan *s, const uint8_t *hdr, uint64_t q)
 {
 	struct kp_batch_header h;
-	if (kp_batch_parse_header(hdr, KP_BATCH_HEADER_SIZE, &h) != 0 || h.base_offset < 0) {
+	/* A batch that could continue this log: later offset, same or later
+	 * term. (A batch embedded in some record's payload rarely is.) */
+	if (kp_batch_parse_header(hdr, KP_BATCH_HEADER_SIZE, &h) != 0 ||
+	    h.base_offset < s->next_offset || h.partition_leader_epoch < 1 ||
+	    (uint64_t)h.partition_leader_epoch < s->last_term) {
 		return 0;
 	}
 	size_t size = kp_batch_size(&h);
@@ -162,7 +166,9 @@ static int valid_at(struct rl__scan *s, const uint8_t *hdr, uint64_t q)
 
 #define WINDOW_BYTES (1u << 20)
 
-/* Looks for any whole valid batch starting at a position >= from. Returns 1
+/* Looks for any whole valid batch that could continue the log (base offset
+ * at or past the expected one, term not lower) starting at a position >=
+ * from. Returns 1
  * (and *found), 0 if none, or RL_EIO / RL_ENOMEM. */
 int rl__scan_valid_after(struct rl__scan *s, uint64_t from, uint64_t *found)
 {

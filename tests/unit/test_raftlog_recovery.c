@@ -549,6 +549,37 @@ TCase *th_rl_fault_tcase(void)
 	return tc;
 }
 
+/* A torn final batch whose record carries a whole, valid batch of some
+ * other log (offset 0) is still a torn tail, not corruption. */
+START_TEST(torn_batch_with_embedded_batch)
+{
+	build(5);
+	uint32_t digest = th_rl_digest(T.log);
+	size_t inner_len, outer_len;
+	uint8_t *inner = th_rl_batch(1, 2, 100, 9, &inner_len);
+	kp_batch_set_leader_epoch(inner, 1);
+	struct kp_batch_builder b;
+	ck_assert_int_eq(kp_batch_builder_init(&b, 15, KP_CODEC_NONE, -1, -1, -1), 0);
+	ck_assert_int_eq(kp_batch_builder_add(&b, 7, NULL, -1, inner, (int32_t)inner_len, NULL, 0), 0);
+	ck_assert_int_eq(kp_batch_builder_finish(&b), 0);
+	uint8_t *outer = kp_batch_builder_take(&b, &outer_len);
+	kp_batch_builder_free(&b);
+	kp_batch_set_leader_epoch(outer, 1);
+	char path[4200];
+	seg_path(n_segments() - 1, "log", path, sizeof(path));
+	th_rl_close(&T);
+	long size = th_rl_file_size(path);
+	/* Cut inside the outer batch, after the whole inner one. */
+	append_bytes(path, outer, outer_len - 5);
+	ck_assert_int_eq(th_rl_reopen(&T), 0);
+	ck_assert_uint_eq(th_rl_digest(T.log), digest);
+	ck_assert_int_eq(th_rl_file_size(path), size);
+	sl_free(inner);
+	sl_free(outer);
+	th_rl_teardown(&T);
+}
+END_TEST
+
 Suite *raftlog_recovery_suite(void)
 {
 	/* Empty on purpose: these cases run in the "raftlog" suite so that
@@ -566,5 +597,6 @@ TCase *th_rl_recovery_tcase(void)
 	tcase_add_test(tc, corruption_mid_last_segment);
 	tcase_add_test(tc, missing_middle_segment);
 	tcase_add_test(tc, torn_tail_every_length);
+	tcase_add_test(tc, torn_batch_with_embedded_batch);
 	return tc;
 }
