@@ -18,8 +18,8 @@
 
 struct sl__rd {
 	const uint8_t *p; /* next unread byte */
-	size_t left;      /* bytes remaining */
-	bool bad;         /* a read ran past the end */
+	size_t left;	  /* bytes remaining */
+	bool bad;	  /* a read ran past the end */
 };
 
 static inline void sl__rd_init(struct sl__rd *r, const void *buf, size_t len)

@@ -85,7 +85,8 @@ static int append_entries_size(const struct raft_append_entries *ae, size_t *siz
 	_Static_assert(sizeof(ae->n_entries) <= sizeof(uint32_t), "n_entries fits its u32 field");
 	for (unsigned i = 0; i < ae->n_entries; i++) {
 		const struct raft_entry *e = &ae->entries[i];
-		if (!entry_type_valid((unsigned)e->type) || (e->buf.len > 0 && e->buf.base == NULL)) {
+		if (!entry_type_valid((unsigned)e->type) ||
+		    (e->buf.len > 0 && e->buf.base == NULL)) {
 			return SL_RPC_EINVAL;
 		}
 		if ((uint64_t)e->buf.len > UINT32_MAX) {
@@ -347,7 +348,8 @@ static int check_entry_headers(const uint8_t *hdrs, uint32_t n, size_t data_len,
 			return SL_RPC_EMALFORMED;
 		}
 		size_t len = sl__get_be32(h + 12);
-		if (limits != NULL && limits->entry_bytes_max > 0 && len > limits->entry_bytes_max) {
+		if (limits != NULL && limits->entry_bytes_max > 0 &&
+		    len > limits->entry_bytes_max) {
 			return SL_RPC_ETOOBIG;
 		}
 		if (len > data_len - sum) {

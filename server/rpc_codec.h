@@ -65,7 +65,7 @@
 #define SL_RPC_ERRORS(X)                                                                           \
 	X(SL_RPC_EINVAL, -1, "invalid argument (message not encodable)")                           \
 	X(SL_RPC_ENOMEM, -2, "out of memory")                                                      \
-	X(SL_RPC_ETRUNCATED, -3, "message shorter than its fields")                               \
+	X(SL_RPC_ETRUNCATED, -3, "message shorter than its fields")                                \
 	X(SL_RPC_EMALFORMED, -4, "malformed message")                                              \
 	X(SL_RPC_EVERSION, -5, "unsupported codec version")                                        \
 	X(SL_RPC_ETYPE, -6, "unknown message type")                                                \

@@ -231,7 +231,8 @@ START_TEST(roundtrip_install_snapshot)
 		struct raft_message m;
 		build_snapshot(&m, sizes[k]);
 		struct raft_message o = decode_roundtrip(&m);
-		const struct raft_install_snapshot *a = &m.install_snapshot, *b = &o.install_snapshot;
+		const struct raft_install_snapshot *a = &m.install_snapshot,
+						   *b = &o.install_snapshot;
 		ck_assert_uint_eq(b->term, 5);
 		ck_assert_uint_eq(b->last_index, 1000);
 		ck_assert_uint_eq(b->last_term, 4);
@@ -384,8 +385,8 @@ static size_t snapshot_with_conf(uint8_t *out, const uint8_t *conf, size_t conf_
 START_TEST(hostile_configurations)
 {
 	/* format, count (LE), id (LE), address, role, padding */
-	static const uint8_t good[] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0,
-				       'a', ':', '1', 0, 1, 0, 0};
+	static const uint8_t good[] = {1, 1, 0, 0, 0, 0,   0,	0,   0, 7, 0, 0,
+				       0, 0, 0, 0, 0, 'a', ':', '1', 0, 1, 0, 0};
 	uint8_t conf[64], msg[256];
 	struct raft_message o;
 	size_t n = snapshot_with_conf(msg, good, sizeof(good));
@@ -399,13 +400,13 @@ START_TEST(hostile_configurations)
 		uint8_t value;
 		int want;
 	} cases[] = {
-		{0, 2, SL_RPC_EMALFORMED},    /* unknown format */
-		{1, 2, SL_RPC_EMALFORMED},    /* two servers, only one present */
-		{8, 0x01, SL_RPC_ETOOBIG},    /* huge count */
-		{9, 0, SL_RPC_EMALFORMED},    /* id 0 */
-		{21, 9, SL_RPC_EMALFORMED},   /* unknown role */
-		{23, 1, SL_RPC_EMALFORMED},   /* non-zero padding */
-		{17, 0, SL_RPC_EMALFORMED},   /* empty address */
+	    {0, 2, SL_RPC_EMALFORMED},	/* unknown format */
+	    {1, 2, SL_RPC_EMALFORMED},	/* two servers, only one present */
+	    {8, 0x01, SL_RPC_ETOOBIG},	/* huge count */
+	    {9, 0, SL_RPC_EMALFORMED},	/* id 0 */
+	    {21, 9, SL_RPC_EMALFORMED}, /* unknown role */
+	    {23, 1, SL_RPC_EMALFORMED}, /* non-zero padding */
+	    {17, 0, SL_RPC_EMALFORMED}, /* empty address */
 	};
 	for (size_t k = 0; k < SL_ARRAY_LEN(cases); k++) {
 		memcpy(conf, good, sizeof(good));
@@ -414,8 +415,8 @@ START_TEST(hostile_configurations)
 		ck_assert_int_eq(sl_rpc_decode(msg, n, NULL, &o), cases[k].want);
 	}
 	/* Duplicate id: two servers with id 7 and different addresses. */
-	static const uint8_t dup[] = {1, 2, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 'a', 0, 1,
-				      7, 0, 0, 0, 0, 0, 0, 0, 'b', 0, 1, 0};
+	static const uint8_t dup[] = {1, 2,   0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0,	 0, 0, 0,
+				      0, 'a', 0, 1, 7, 0, 0, 0, 0, 0, 0, 0, 'b', 0, 1, 0};
 	n = snapshot_with_conf(msg, dup, sizeof(dup));
 	ck_assert_int_eq(sl_rpc_decode(msg, n, NULL, &o), SL_RPC_EMALFORMED);
 	for (size_t cut = 0; cut < sizeof(good); cut++) {
@@ -503,7 +504,8 @@ static void *heap_realloc(void *data, void *ptr, size_t size)
 
 START_TEST(decode_allocation_failures)
 {
-	struct raft_heap heap = {NULL, heap_malloc, heap_free, heap_calloc, heap_realloc, NULL, NULL};
+	struct raft_heap heap = {NULL,	       heap_malloc, heap_free, heap_calloc,
+				 heap_realloc, NULL,	    NULL};
 	struct raft_message m, o;
 	struct ae_fixture f;
 	size_t ae_len, is_len;
@@ -596,8 +598,9 @@ START_TEST(fuzz_random_and_mutated)
 			int flips = 1 + (int)(rng_next(&seed) % 4);
 			for (int k = 0; k < flips; k++) {
 				size_t at = (size_t)(rng_next(&seed) % len);
-				buf[at] = (i & 1) ? (uint8_t)rng_next(&seed)
-						  : (uint8_t)(buf[at] ^ (1u << (rng_next(&seed) % 8)));
+				buf[at] = (i & 1)
+					      ? (uint8_t)rng_next(&seed)
+					      : (uint8_t)(buf[at] ^ (1u << (rng_next(&seed) % 8)));
 			}
 			size_t cut = (i % 5 == 0) ? (size_t)(rng_next(&seed) % (len + 1)) : len;
 			uint8_t *exact = malloc(cut + 1);

@@ -1,0 +1,1488 @@
+/* Unit tests for server/transport: real TCP sockets on 127.0.0.1 with
+ * ephemeral ports, one libuv loop per test driven by run_until() with a
+ * deadline, so a hang fails instead of blocking. Every test ends by closing
+ * its transports and checking uv_loop_close() succeeds (no handle left). */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/sl_common.h"
+#include "server/transport.h"
+
+#define WAIT_MS 10000
+#define MAX_ID	16
+
+/* ---- harness ------------------------------------------------------------ */
+
+struct node;
+typedef void (*recv_hook)(struct node *n, const struct sl_transport_frame *f);
+
+struct node {
+	struct sl_transport t;
+	uv_loop_t *loop;
+	uint64_t id;
+	uint16_t port;
+	bool open;   /* initialized, close not yet called */
+	bool closed; /* close callback ran */
+	recv_hook on_recv;
+	void *ctx;
+	bool up[MAX_ID];
+	int ups;
+	int downs;
+};
+
+static void node_recv(struct sl_transport *t, const struct sl_transport_frame *f)
+{
+	struct node *n = t->data;
+	ck_assert_uint_eq(n->open, true);
+	if (n->on_recv != NULL) {
+		n->on_recv(n, f);
+	}
+}
+
+static void node_peer(struct sl_transport *t, uint64_t id, bool up)
+{
+	struct node *n = t->data;
+	ck_assert_uint_lt(id, MAX_ID);
+	ck_assert_msg(n->up[id] != up, "peer %" PRIu64 " reported %s twice", id,
+		      up ? "up" : "down");
+	n->up[id] = up;
+	if (up) {
+		n->ups++;
+	} else {
+		n->downs++;
+	}
+}
+
+static void test_config(struct sl_transport_config *c)
+{
+	sl_transport_config_init(c);
+	c->cluster_id = "test-cluster";
+	c->backoff_base_ms = 10;
+	c->backoff_max_ms = 80;
+	c->backoff_seed = 42;
+	c->control_queue_count_max = 100000;
+}
+
+static void node_start(struct node *n, uv_loop_t *loop, uint64_t id, uint16_t port,
+		       const struct sl_transport_config *cfg)
+{
+	struct sl_transport_callbacks cbs = {node_recv, node_peer};
+	n->loop = loop;
+	n->id = id;
+	n->closed = false;
+	memset(n->up, 0, sizeof(n->up));
+	ck_assert_int_eq(sl_transport_init(&n->t, loop, id, "127.0.0.1", port, cfg, &cbs), 0);
+	n->t.data = n;
+	n->open = true;
+	ck_assert_int_eq(sl_transport_listen(&n->t), 0);
+	n->port = sl_transport_port(&n->t);
+	ck_assert_uint_ne(n->port, 0);
+	if (port != 0) {
+		ck_assert_uint_eq(n->port, port);
+	}
+}
+
+static void node_closed_cb(struct sl_transport *t)
+{
+	struct node *n = t->data;
+	n->closed = true;
+}
+
+static void node_close(struct node *n)
+{
+	if (n->open) {
+		n->open = false;
+		sl_transport_close(&n->t, node_closed_cb);
+	}
+}
+
+static void link_nodes(struct node *a, struct node *b)
+{
+	ck_assert_int_eq(sl_transport_add_peer(&a->t, b->id, "127.0.0.1", b->port), 0);
+	ck_assert_int_eq(sl_transport_add_peer(&b->t, a->id, "127.0.0.1", a->port), 0);
+}
+
+typedef bool (*pred_fn)(void *arg);
+
+static void tick_cb(uv_timer_t *timer)
+{
+	(void)timer;
+}
+
+static void tick_closed(uv_handle_t *h)
+{
+	*(bool *)h->data = true;
+}
+
+/* Runs the loop until pred(arg) holds or timeout_ms of loop time pass. */
+static bool run_until(uv_loop_t *loop, pred_fn pred, void *arg, uint64_t timeout_ms)
+{
+	uv_timer_t tick;
+	bool tick_done = false;
+	uv_timer_init(loop, &tick);
+	tick.data = &tick_done;
+	uv_timer_start(&tick, tick_cb, 1, 1);
+	uv_update_time(loop);
+	uint64_t deadline = uv_now(loop) + timeout_ms;
+	bool ok;
+	while (!(ok = pred(arg)) && uv_now(loop) < deadline) {
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&tick, tick_closed);
+	while (!tick_done) {
+		uv_run(loop, UV_RUN_NOWAIT);
+	}
+	return ok;
+}
+
+struct node_set {
+	struct node **nodes;
+	int n;
+};
+
+static bool all_linked(void *arg)
+{
+	struct node_set *s = arg;
+	for (int i = 0; i < s->n; i++) {
+		for (int j = 0; j < s->n; j++) {
+			if (i != j && !s->nodes[i]->up[s->nodes[j]->id]) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool all_closed(void *arg)
+{
+	struct node_set *s = arg;
+	for (int i = 0; i < s->n; i++) {
+		if (!s->nodes[i]->closed) {
+			return false;
+		}
+	}
+	return true;
+}
+
+struct count_wait {
+	const uint64_t *value;
+	uint64_t want;
+};
+
+static bool count_reached(void *arg)
+{
+	struct count_wait *w = arg;
+	return *w->value >= w->want;
+}
+
+static void wait_count(uv_loop_t *loop, const uint64_t *value, uint64_t want)
+{
+	struct count_wait w = {value, want};
+	ck_assert_msg(run_until(loop, count_reached, &w, WAIT_MS),
+		      "timed out at %" PRIu64 " of %" PRIu64, *value, want);
+}
+
+static void wait_linked(uv_loop_t *loop, struct node **nodes, int n)
+{
+	struct node_set s = {nodes, n};
+	ck_assert_msg(run_until(loop, all_linked, &s, WAIT_MS), "peers never came up");
+}
+
+static void print_handle(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "leaked handle type=%s active=%d\n", uv_handle_type_name(h->type),
+		uv_is_active(h));
+}
+
+/* Closes the nodes, runs the loop dry and checks nothing is left on it. */
+static void teardown(uv_loop_t *loop, struct node **nodes, int n)
+{
+	for (int i = 0; i < n; i++) {
+		node_close(nodes[i]);
+	}
+	struct node_set s = {nodes, n};
+	ck_assert(run_until(loop, all_closed, &s, WAIT_MS));
+	uv_run(loop, UV_RUN_NOWAIT);
+	int rv = uv_loop_close(loop);
+	if (rv != 0) {
+		uv_walk(loop, print_handle, NULL);
+	}
+	ck_assert_int_eq(rv, 0);
+}
+
+static void quiet_logs(void)
+{
+	sl_log_min_level = SL_LOG_WARN;
+}
+
+static struct sl_transport_stats stats_of(struct node *n)
+{
+	struct sl_transport_stats s;
+	sl_transport_stats(&n->t, &s);
+	return s;
+}
+
+/* ---- backoff and API validation ----------------------------------------- */
+
+START_TEST(backoff_grows_with_jitter)
+{
+	struct sl_transport_backoff b, same, other;
+	sl_transport_backoff_init(&b, 100, 1600, 7, 2);
+	sl_transport_backoff_init(&same, 100, 1600, 7, 2);
+	sl_transport_backoff_init(&other, 100, 1600, 7, 3);
+	uint64_t expect_nominal[] = {100, 200, 400, 800, 1600, 1600, 1600};
+	bool differs = false;
+	for (uint32_t k = 0; k < SL_ARRAY_LEN(expect_nominal); k++) {
+		ck_assert_uint_eq(sl_transport_backoff_nominal_ms(&b, k), expect_nominal[k]);
+		uint64_t d = sl_transport_backoff_next_ms(&b);
+		ck_assert_uint_eq(b.attempt, k + 1);
+		ck_assert_uint_ge(d, expect_nominal[k] / 2);
+		ck_assert_uint_le(d, expect_nominal[k]);
+		ck_assert_uint_eq(sl_transport_backoff_next_ms(&same), d); /* deterministic */
+		differs |= sl_transport_backoff_next_ms(&other) != d;
+	}
+	ck_assert(differs); /* streams (peers) are decorrelated */
+	/* The cap holds far out, without overflow. */
+	ck_assert_uint_eq(sl_transport_backoff_nominal_ms(&b, 31), 1600);
+	ck_assert_uint_eq(sl_transport_backoff_nominal_ms(&b, 1000), 1600);
+	b.attempt = UINT32_MAX;
+	ck_assert_uint_le(sl_transport_backoff_next_ms(&b), 1600);
+	ck_assert_uint_eq(b.attempt, UINT32_MAX);
+	/* Reset replays the same sequence: delay k after any handshake is fixed. */
+	sl_transport_backoff_reset(&b);
+	ck_assert_uint_eq(b.attempt, 0);
+	struct sl_transport_backoff fresh;
+	sl_transport_backoff_init(&fresh, 100, 1600, 7, 2);
+	for (int k = 0; k < 5; k++) {
+		ck_assert_uint_eq(sl_transport_backoff_next_ms(&b),
+				  sl_transport_backoff_next_ms(&fresh));
+	}
+	ck_assert_uint_ne(sl_transport_backoff_stream(1, 2), sl_transport_backoff_stream(3, 2));
+}
+END_TEST
+
+static void never_recv(struct sl_transport *t, const struct sl_transport_frame *f)
+{
+	(void)t;
+	(void)f;
+	ck_abort_msg("unexpected frame");
+}
+
+static int bulk_cb_calls;
+static void count_bulk_cb(struct sl_transport_bulk_req *req, int status)
+{
+	(void)req;
+	(void)status;
+	bulk_cb_calls++;
+}
+
+START_TEST(config_validation)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	struct sl_transport t;
+	struct sl_transport_callbacks cbs = {never_recv, NULL};
+	test_config(&cfg);
+	cfg.cluster_id = NULL;
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	test_config(&cfg);
+	cfg.frame_bytes_max = cfg.bulk_chunk_bytes_max; /* no room for the header */
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	test_config(&cfg);
+	cfg.backoff_max_ms = 1;
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	test_config(&cfg);
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 0, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	cbs.recv = NULL;
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	ck_assert_str_eq(sl_transport_err_name(SL_TRANSPORT_EAGAIN), "SL_TRANSPORT_EAGAIN");
+	ck_assert_str_eq(sl_transport_err_name(SL_RPC_ETRUNCATED), "SL_RPC_ETRUNCATED");
+	ck_assert_str_eq(sl_transport_strerror(SL_RPC_ENOMEM), "out of memory");
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Peer registration and send errors, without any connection. */
+static void check_send_errors(struct sl_transport *t)
+{
+	ck_assert_int_eq(sl_transport_add_peer(t, 5, "127.0.0.1", 1), SL_TRANSPORT_EINVAL);
+	ck_assert_int_eq(sl_transport_add_peer(t, 0, "127.0.0.1", 1), SL_TRANSPORT_EINVAL);
+	ck_assert_int_eq(sl_transport_add_peer(t, 1, "", 1), SL_TRANSPORT_EINVAL);
+	ck_assert_int_eq(sl_transport_add_peer(t, 1, "127.0.0.1", 1), 0);
+	ck_assert_int_eq(sl_transport_add_peer(t, 1, "127.0.0.1", 1), SL_TRANSPORT_EEXIST);
+	ck_assert_int_eq(sl_transport_add_peer(t, 2, "127.0.0.1", 1), 0);
+	ck_assert_int_eq(sl_transport_add_peer(t, 3, "127.0.0.1", 1), SL_TRANSPORT_ETOOMANY);
+	ck_assert_int_eq(sl_transport_send(t, 9, 1, SL_TRANSPORT_FRAME_RAFT, "x", 1),
+			 SL_TRANSPORT_ENOPEER);
+	ck_assert_int_eq(sl_transport_send(t, 1, 1, SL_TRANSPORT_FRAME_BULK, "x", 1),
+			 SL_TRANSPORT_EINVAL);
+	ck_assert_int_eq(sl_transport_send(t, 1, 1, SL_TRANSPORT_FRAME_HELLO, "x", 1),
+			 SL_TRANSPORT_EINVAL);
+	static uint8_t big[(16u << 20)];
+	ck_assert_int_eq(sl_transport_send(t, 1, 1, SL_TRANSPORT_FRAME_CONTROL, big, sizeof(big)),
+			 SL_TRANSPORT_ETOOBIG);
+	ck_assert_int_eq(sl_transport_send(t, 1, 1, SL_TRANSPORT_FRAME_CONTROL, big,
+					   sizeof(big) - SL_TRANSPORT_FRAME_HEADER_BYTES),
+			 0);
+	struct raft_message bad = {.type = (enum raft_message_type)42};
+	ck_assert_int_eq(sl_transport_send_raft(t, 1, 1, &bad), SL_RPC_EINVAL);
+	struct sl_transport_bulk_req req;
+	ck_assert_int_eq(sl_transport_send_bulk(t, &req, 1, 1, big, 0, count_bulk_cb),
+			 SL_TRANSPORT_EINVAL);
+	ck_assert_int_eq(sl_transport_send_bulk(t, &req, 1, 1, big, (64u << 10) + 1, count_bulk_cb),
+			 SL_TRANSPORT_ETOOBIG);
+	ck_assert_int_eq(sl_transport_send_bulk(t, &req, 9, 1, big, 10, count_bulk_cb),
+			 SL_TRANSPORT_ENOPEER);
+	ck_assert_int_eq(sl_transport_send_bulk(t, &req, 1, 1, big, 10, count_bulk_cb),
+			 SL_TRANSPORT_ENOTCONN);
+}
+
+START_TEST(api_errors)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	struct sl_transport t;
+	struct sl_transport_callbacks cbs = {never_recv, NULL};
+	test_config(&cfg);
+	cfg.peers_max = 2;
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 5, "not-an-ip", 0, &cfg, &cbs), 0);
+	ck_assert_int_eq(sl_transport_listen(&t), SL_TRANSPORT_EADDR);
+	ck_assert_str_eq(sl_transport_errmsg(&t), "listen not-an-ip: not a numeric address");
+	check_send_errors(&t);
+	struct sl_transport_peer_info info;
+	ck_assert_int_eq(sl_transport_peer_info(&t, 1, &info), 0);
+	ck_assert(!info.connected && !info.dialer);
+	ck_assert_uint_eq(info.control_queued_count, 1);
+	ck_assert_int_eq(sl_transport_remove_peer(&t, 1), 0);
+	ck_assert_int_eq(sl_transport_remove_peer(&t, 1), SL_TRANSPORT_ENOPEER);
+	struct node n = {.open = false};
+	t.data = &n;
+	sl_transport_close(&t, node_closed_cb);
+	ck_assert_int_eq(sl_transport_send(&t, 2, 1, SL_TRANSPORT_FRAME_RAFT, "x", 1),
+			 SL_TRANSPORT_ECLOSED);
+	ck_assert_int_eq(sl_transport_add_peer(&t, 3, "127.0.0.1", 1), SL_TRANSPORT_ECLOSED);
+	ck_assert(!n.closed); /* never inside the call */
+	while (!n.closed) {
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	ck_assert_int_eq(bulk_cb_calls, 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* ---- many groups, ordering, coalescing ---------------------------------- */
+
+#define GROUPS	  500
+#define PER_GROUP 8
+
+struct order_ctx {
+	uint64_t next[MAX_ID][GROUPS]; /* next expected seq per (peer, group) */
+	uint64_t received;
+};
+
+static void fill_entry(uint8_t *buf, size_t len, uint64_t from, uint64_t group, uint64_t seq)
+{
+	for (size_t i = 0; i < len; i++) {
+		buf[i] = (uint8_t)(from * 31 + group * 7 + seq + i);
+	}
+}
+
+static int send_ordered(struct node *from, uint64_t to, uint64_t group, uint64_t seq)
+{
+	uint8_t data[2048];
+	struct raft_entry entry = {.term = seq + 1, .type = RAFT_COMMAND};
+	struct raft_message m = {.type = RAFT_APPEND_ENTRIES};
+	m.append_entries.term = seq;
+	m.append_entries.prev_log_index = group;
+	m.append_entries.prev_log_term = from->id;
+	if (seq % 3 == 0) { /* a third carry an entry, the rest are heartbeats */
+		entry.buf.base = data;
+		entry.buf.len = (size_t)((seq * 131 + group) % sizeof(data));
+		fill_entry(data, entry.buf.len, from->id, group, seq);
+		m.append_entries.entries = &entry;
+		m.append_entries.n_entries = 1;
+	}
+	return sl_transport_send_raft(&from->t, to, group, &m);
+}
+
+static void ordered_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct order_ctx *ctx = n->ctx;
+	struct raft_message m;
+	ck_assert_int_eq(f->type, SL_TRANSPORT_FRAME_RAFT);
+	ck_assert_int_eq(sl_transport_decode_raft(&n->t, f, &m), 0);
+	ck_assert_uint_eq(m.server_id, f->peer_id);
+	ck_assert_ptr_nonnull(m.server_address);
+	ck_assert_int_eq(m.type, RAFT_APPEND_ENTRIES);
+	struct raft_append_entries *ae = &m.append_entries;
+	ck_assert_uint_lt(f->group_id, GROUPS);
+	ck_assert_uint_eq(ae->prev_log_index, f->group_id);		 /* right group */
+	ck_assert_uint_eq(ae->prev_log_term, f->peer_id);		 /* right sender */
+	ck_assert_uint_eq(ae->term, ctx->next[f->peer_id][f->group_id]); /* in order */
+	ctx->next[f->peer_id][f->group_id]++;
+	if (ae->n_entries == 1) {
+		uint8_t want[2048];
+		size_t len = ae->entries[0].buf.len;
+		fill_entry(want, len, f->peer_id, f->group_id, ae->term);
+		ck_assert_uint_eq(ae->entries[0].term, ae->term + 1);
+		ck_assert(len == 0 || memcmp(want, ae->entries[0].buf.base, len) == 0);
+	} else {
+		ck_assert_uint_ne(ae->term % 3, 0); /* a heartbeat */
+	}
+	sl_rpc_message_release(&m);
+	ctx->received++;
+}
+
+START_TEST(three_nodes_500_groups_in_order)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	static struct node nodes[3];
+	static struct order_ctx ctx[3];
+	struct node *all[3] = {&nodes[0], &nodes[1], &nodes[2]};
+	memset(nodes, 0, sizeof(nodes));
+	memset(ctx, 0, sizeof(ctx));
+	for (int i = 0; i < 3; i++) {
+		nodes[i].ctx = &ctx[i];
+		nodes[i].on_recv = ordered_recv;
+		node_start(&nodes[i], &loop, (uint64_t)i + 1, 0, &cfg);
+	}
+	link_nodes(&nodes[0], &nodes[1]);
+	link_nodes(&nodes[0], &nodes[2]);
+	link_nodes(&nodes[1], &nodes[2]);
+	/* The first half is queued before any handshake and flushed after it. */
+	for (uint64_t seq = 0; seq < PER_GROUP; seq++) {
+		if (seq == PER_GROUP / 2) {
+			wait_linked(&loop, all, 3);
+		}
+		for (uint64_t g = 0; g < GROUPS; g++) {
+			for (int i = 0; i < 3; i++) {
+				for (int j = 0; j < 3; j++) {
+					if (i != j) {
+						ck_assert_int_eq(
+						    send_ordered(&nodes[i], nodes[j].id, g, seq),
+						    0);
+					}
+				}
+			}
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		wait_count(&loop, &ctx[i].received, 2 * GROUPS * PER_GROUP);
+	}
+	for (int i = 0; i < 3; i++) {
+		struct sl_transport_stats s = stats_of(&nodes[i]);
+		ck_assert_uint_eq(s.control_frames_sent, 2 * GROUPS * PER_GROUP);
+		ck_assert_uint_eq(s.frames_received, 2 * GROUPS * PER_GROUP);
+		ck_assert_uint_lt(s.control_writes * 100, s.control_frames_sent);
+		ck_assert_uint_eq(s.control_dropped, 0);
+		ck_assert_uint_eq(s.peers_up, 2);
+		ck_assert_uint_eq(s.protocol_errors, 0);
+	}
+	teardown(&loop, all, 3);
+}
+END_TEST
+
+struct hb_ctx {
+	uint64_t heartbeats;
+	uint64_t results;
+};
+
+static void hb_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct hb_ctx *ctx = n->ctx;
+	struct raft_message m;
+	ck_assert_int_eq(sl_transport_decode_raft(&n->t, f, &m), 0);
+	if (m.type == RAFT_APPEND_ENTRIES) {
+		ck_assert_uint_eq(m.append_entries.n_entries, 0);
+		ck_assert_uint_eq(m.append_entries.leader_commit, f->group_id);
+		struct raft_message r = {.type = RAFT_APPEND_ENTRIES_RESULT};
+		r.append_entries_result.term = m.append_entries.term;
+		r.append_entries_result.last_log_index = f->group_id;
+		ck_assert_int_eq(sl_transport_send_raft(&n->t, f->peer_id, f->group_id, &r), 0);
+		ctx->heartbeats++;
+	} else {
+		ck_assert_int_eq(m.type, RAFT_APPEND_ENTRIES_RESULT);
+		ck_assert_uint_eq(m.append_entries_result.last_log_index, f->group_id);
+		ctx->results++;
+	}
+	sl_rpc_message_release(&m);
+}
+
+static void send_heartbeats(uv_timer_t *timer)
+{
+	struct node *a = timer->data;
+	for (uint64_t g = 0; g < GROUPS; g++) {
+		struct raft_message m = {.type = RAFT_APPEND_ENTRIES};
+		m.append_entries.term = 3;
+		m.append_entries.prev_log_index = 10;
+		m.append_entries.leader_commit = g;
+		ck_assert_int_eq(sl_transport_send_raft(&a->t, 2, g, &m), 0);
+	}
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+START_TEST(heartbeats_coalesce_into_one_write)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	struct node a = {0}, b = {0};
+	struct hb_ctx actx = {0}, bctx = {0};
+	struct node *all[2] = {&a, &b};
+	a.ctx = &actx;
+	b.ctx = &bctx;
+	a.on_recv = hb_recv;
+	b.on_recv = hb_recv;
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 2, 0, &cfg);
+	link_nodes(&a, &b);
+	wait_linked(&loop, all, 2);
+	struct sl_transport_stats a0 = stats_of(&a), b0 = stats_of(&b);
+	/* 500 groups' heartbeats produced in one loop iteration (a timer tick). */
+	uv_timer_t timer;
+	uv_timer_init(&loop, &timer);
+	timer.data = &a;
+	uv_timer_start(&timer, send_heartbeats, 0, 0);
+	wait_count(&loop, &actx.results, GROUPS);
+	uv_close((uv_handle_t *)&timer, timer_closed);
+	struct sl_transport_stats a1 = stats_of(&a), b1 = stats_of(&b);
+	uint64_t a_frames = a1.control_frames_sent - a0.control_frames_sent;
+	uint64_t a_writes = a1.control_writes - a0.control_writes;
+	uint64_t b_frames = b1.control_frames_sent - b0.control_frames_sent;
+	uint64_t b_writes = b1.control_writes - b0.control_writes;
+	fprintf(stderr,
+		"coalescing: sender %" PRIu64 " frames in %" PRIu64 " writes, responder %" PRIu64
+		" frames in %" PRIu64 " writes\n",
+		a_frames, a_writes, b_frames, b_writes);
+	ck_assert_uint_eq(a_frames, GROUPS);
+	ck_assert_uint_eq(a_writes, 1);
+	ck_assert_uint_eq(b_frames, GROUPS);
+	ck_assert_uint_lt(b_writes * 10, b_frames); /* replies from read callbacks coalesce too */
+	ck_assert_uint_eq(bctx.heartbeats, GROUPS);
+	teardown(&loop, all, 2);
+}
+END_TEST
+
+/* ---- bulk lane ---------------------------------------------------------- */
+
+#define BULK_CHUNK_BYTES   (64u << 10)
+#define BULK_CHUNKS	   1024u /* 64 MiB */
+#define BULK_OUTSTANDING   16u
+#define BULK_CONTROL_EVERY 4u
+
+struct bulk_ctx {
+	struct node *sender;
+	struct sl_transport_bulk_req reqs[BULK_OUTSTANDING];
+	uint8_t *bufs[BULK_OUTSTANDING];
+	bool busy[BULK_OUTSTANDING];
+	bool in_call;
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t control_sent;
+	/* receiver side */
+	uint64_t next_chunk;
+	uint64_t control_received;
+	uint64_t violations; /* a chunk queued after a control message arrived before it */
+	uint64_t overtakes;  /* control messages that passed >= 2 chunks queued before them */
+	uint64_t max_overtaken;
+};
+
+static void bulk_done(struct sl_transport_bulk_req *req, int status);
+
+static void send_marker(struct bulk_ctx *ctx)
+{
+	/* Names the last chunk queued before this control message. */
+	uint64_t last = ctx->submitted - 1;
+	ck_assert_int_eq(sl_transport_send(&ctx->sender->t, 2, 77, SL_TRANSPORT_FRAME_CONTROL,
+					   &last, sizeof(last)),
+			 0);
+	ctx->control_sent++;
+}
+
+static void bulk_submit(struct bulk_ctx *ctx)
+{
+	for (unsigned i = 0; i < BULK_OUTSTANDING && ctx->submitted < BULK_CHUNKS; i++) {
+		if (ctx->busy[i]) {
+			continue;
+		}
+		uint64_t seq = ctx->submitted;
+		memset(ctx->bufs[i], (int)(seq & 0xFF), BULK_CHUNK_BYTES);
+		memcpy(ctx->bufs[i], &seq, sizeof(seq));
+		ctx->reqs[i].data = ctx;
+		ctx->in_call = true;
+		int rv = sl_transport_send_bulk(&ctx->sender->t, &ctx->reqs[i], 2, 77, ctx->bufs[i],
+						BULK_CHUNK_BYTES, bulk_done);
+		ctx->in_call = false;
+		ck_assert_int_eq(rv, 0);
+		ctx->busy[i] = true;
+		ctx->submitted++;
+		if (ctx->submitted % BULK_CONTROL_EVERY == 0) {
+			send_marker(ctx);
+		}
+	}
+}
+
+static void bulk_done(struct sl_transport_bulk_req *req, int status)
+{
+	struct bulk_ctx *ctx = req->data;
+	ck_assert(!ctx->in_call);
+	ck_assert_int_eq(status, 0);
+	ctx->busy[req - ctx->reqs] = false;
+	ctx->completed++;
+	bulk_submit(ctx);
+}
+
+static void bulk_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct bulk_ctx *ctx = n->ctx;
+	ck_assert_uint_eq(f->group_id, 77);
+	if (f->type == SL_TRANSPORT_FRAME_BULK) {
+		uint64_t seq;
+		ck_assert_uint_eq(f->payload_len, BULK_CHUNK_BYTES);
+		memcpy(&seq, f->payload, sizeof(seq));
+		ck_assert_uint_eq(seq, ctx->next_chunk);
+		ck_assert_uint_eq(f->payload[BULK_CHUNK_BYTES - 1], seq & 0xFF);
+		ctx->next_chunk++;
+		return;
+	}
+	ck_assert_int_eq(f->type, SL_TRANSPORT_FRAME_CONTROL);
+	uint64_t last_before;
+	memcpy(&last_before, f->payload, sizeof(last_before));
+	/* Chunks delivered so far: 0 .. next_chunk-1. None may be newer than
+	 * the marker; the ones between are chunks the marker overtook. */
+	if (ctx->next_chunk > last_before + 1) {
+		ctx->violations++;
+	} else {
+		uint64_t overtaken = last_before + 1 - ctx->next_chunk;
+		ctx->overtakes += overtaken >= 2;
+		ctx->max_overtaken = SL_MAX(ctx->max_overtaken, overtaken);
+	}
+	ctx->control_received++;
+}
+
+START_TEST(bulk_stream_does_not_delay_control)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.bulk_queue_count_max = BULK_OUTSTANDING;
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	struct bulk_ctx *ctx = calloc(1, sizeof(*ctx));
+	ctx->sender = &a;
+	for (unsigned i = 0; i < BULK_OUTSTANDING; i++) {
+		ctx->bufs[i] = malloc(BULK_CHUNK_BYTES);
+	}
+	b.ctx = ctx;
+	b.on_recv = bulk_recv;
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 2, 0, &cfg);
+	link_nodes(&a, &b);
+	wait_linked(&loop, all, 2);
+	bulk_submit(ctx);
+	/* Backpressure: the (BULK_OUTSTANDING+1)-th chunk would block. */
+	struct sl_transport_bulk_req extra;
+	ck_assert_int_eq(sl_transport_send_bulk(&a.t, &extra, 2, 77, ctx->bufs[0], 1, bulk_done),
+			 SL_TRANSPORT_EAGAIN);
+	struct sl_transport_peer_info info;
+	ck_assert_int_eq(sl_transport_peer_info(&a.t, 2, &info), 0);
+	ck_assert_uint_eq(info.bulk_outstanding, BULK_OUTSTANDING);
+	wait_count(&loop, &ctx->next_chunk, BULK_CHUNKS);
+	wait_count(&loop, &ctx->control_received, ctx->control_sent);
+	wait_count(&loop, &ctx->completed, BULK_CHUNKS);
+	fprintf(stderr,
+		"bulk: %u chunks, %" PRIu64 " control messages, %" PRIu64
+		" overtook >= 2 queued chunks, max overtaken %" PRIu64 ", violations %" PRIu64 "\n",
+		BULK_CHUNKS, ctx->control_received, ctx->overtakes, ctx->max_overtaken,
+		ctx->violations);
+	ck_assert_uint_eq(ctx->violations, 0);
+	ck_assert_uint_gt(ctx->overtakes, ctx->control_received / 2);
+	struct sl_transport_stats s = stats_of(&a);
+	ck_assert_uint_eq(s.bulk_chunks_sent, BULK_CHUNKS);
+	ck_assert_uint_eq(s.bulk_canceled, 0);
+	teardown(&loop, all, 2);
+	for (unsigned i = 0; i < BULK_OUTSTANDING; i++) {
+		free(ctx->bufs[i]);
+	}
+	free(ctx);
+}
+END_TEST
+
+struct cancel_ctx {
+	bool in_call;
+	int done;
+	int canceled;
+	bool closed_seen;
+};
+
+static void cancel_cb(struct sl_transport_bulk_req *req, int status)
+{
+	struct cancel_ctx *ctx = req->data;
+	ck_assert(!ctx->in_call);
+	ck_assert(!ctx->closed_seen);
+	ctx->done++;
+	ctx->canceled += status == SL_TRANSPORT_ECANCELED;
+	ck_assert(status == 0 || status == SL_TRANSPORT_ECANCELED);
+}
+
+static void cancel_closed(struct sl_transport *t)
+{
+	struct node *n = t->data;
+	struct cancel_ctx *ctx = n->ctx;
+	ctx->closed_seen = true;
+	n->closed = true;
+}
+
+static bool int_reached(void *arg)
+{
+	struct count_wait *w = arg;
+	return *(const int *)(const void *)w->value >= (int)w->want;
+}
+
+START_TEST(bulk_cancel_on_remove_and_close)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	struct cancel_ctx ctx = {0};
+	static uint8_t chunk[1000];
+	struct sl_transport_bulk_req reqs[16];
+	a.ctx = &ctx;
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 2, 0, &cfg);
+	link_nodes(&a, &b);
+	wait_linked(&loop, all, 2);
+	for (int i = 0; i < 8; i++) {
+		reqs[i].data = &ctx;
+		ck_assert_int_eq(
+		    sl_transport_send_bulk(&a.t, &reqs[i], 2, 1, chunk, sizeof(chunk), cancel_cb),
+		    0);
+	}
+	ctx.in_call = true;
+	ck_assert_int_eq(sl_transport_remove_peer(&a.t, 2), 0);
+	ctx.in_call = false;
+	a.up[2] = false; /* removal reports no down; a re-added peer starts anew */
+	ck_assert_int_eq(ctx.done, 0);
+	struct count_wait w = {(const uint64_t *)(const void *)&ctx.done, 8};
+	ck_assert(run_until(&loop, int_reached, &w, WAIT_MS));
+	ck_assert_int_eq(ctx.canceled, 8);
+	ck_assert_uint_eq(stats_of(&a).bulk_canceled, 8);
+	/* b saw the connection go; re-adding the peer reconnects. */
+	ck_assert_int_eq(sl_transport_add_peer(&a.t, 2, "127.0.0.1", b.port), 0);
+	wait_linked(&loop, all, 2);
+	ck_assert_int_eq(b.downs, 1);
+	ck_assert_int_eq(a.downs, 0); /* removal is not reported as a peer down */
+	/* Close with chunks outstanding: every callback runs before close's. */
+	ctx.done = 0;
+	for (int i = 0; i < 8; i++) {
+		reqs[i].data = &ctx;
+		ck_assert_int_eq(
+		    sl_transport_send_bulk(&a.t, &reqs[i], 2, 1, chunk, sizeof(chunk), cancel_cb),
+		    0);
+	}
+	a.open = false;
+	ctx.in_call = true;
+	sl_transport_close(&a.t, cancel_closed);
+	ctx.in_call = false;
+	ck_assert_int_eq(sl_transport_send_bulk(&a.t, &reqs[8], 2, 1, chunk, 1, cancel_cb),
+			 SL_TRANSPORT_ECLOSED);
+	teardown(&loop, all, 2);
+	ck_assert_int_eq(ctx.done, 8);
+	ck_assert(ctx.closed_seen);
+}
+END_TEST
+
+/* ---- queue policy ------------------------------------------------------- */
+
+struct seq_ctx {
+	uint64_t received;
+	uint64_t seqs[64];
+};
+
+static void seq_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct seq_ctx *ctx = n->ctx;
+	uint64_t seq;
+	ck_assert_uint_eq(f->payload_len, sizeof(seq));
+	memcpy(&seq, f->payload, sizeof(seq));
+	if (ctx->received < SL_ARRAY_LEN(ctx->seqs)) {
+		ctx->seqs[ctx->received] = seq;
+	}
+	ctx->received++;
+}
+
+START_TEST(control_queue_drops_oldest)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.control_queue_count_max = 10;
+	cfg.frame_bytes_max = (64u << 10) + 16;
+	cfg.control_queue_bytes_max = 100u << 10;
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	struct seq_ctx ctx = {0};
+	a.ctx = &ctx;
+	a.on_recv = seq_recv;
+	node_start(&b, &loop, 2, 0, &cfg);
+	/* b holds frames for peer 1, which has not connected yet. */
+	ck_assert_int_eq(sl_transport_add_peer(&b.t, 1, "127.0.0.1", 1), 0);
+	for (uint64_t seq = 0; seq < 25; seq++) {
+		ck_assert_int_eq(
+		    sl_transport_send(&b.t, 1, 5, SL_TRANSPORT_FRAME_CONTROL, &seq, sizeof(seq)),
+		    0);
+	}
+	struct sl_transport_peer_info info;
+	ck_assert_int_eq(sl_transport_peer_info(&b.t, 1, &info), 0);
+	ck_assert_uint_eq(info.control_queued_count, 10);
+	ck_assert_uint_eq(info.control_dropped, 15);
+	ck_assert_uint_eq(stats_of(&b).control_dropped, 15);
+	/* The byte bound: peer 3 is dialed (nothing listens there), and its
+	 * queue survives the failed attempts. */
+	ck_assert_int_eq(sl_transport_add_peer(&b.t, 3, "127.0.0.1", 1), 0);
+	static uint8_t big[40u << 10];
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(
+		    sl_transport_send(&b.t, 3, 5, SL_TRANSPORT_FRAME_CONTROL, big, sizeof(big)), 0);
+	}
+	ck_assert_int_eq(sl_transport_peer_info(&b.t, 3, &info), 0);
+	ck_assert_uint_eq(info.control_queued_count, 2);
+	ck_assert_uint_eq(info.control_queued_bytes, 2 * (sizeof(big) + 16));
+	/* Peer 1 arrives: the 10 newest frames are delivered, in order. */
+	node_start(&a, &loop, 1, 0, &cfg);
+	ck_assert_int_eq(sl_transport_add_peer(&a.t, 2, "127.0.0.1", b.port), 0);
+	wait_count(&loop, &ctx.received, 10);
+	for (uint64_t i = 0; i < 10; i++) {
+		ck_assert_uint_eq(ctx.seqs[i], 15 + i);
+	}
+	ck_assert_int_eq(sl_transport_peer_info(&b.t, 3, &info), 0);
+	ck_assert(info.backoff_attempt >= 1 || info.reconnect_pending);
+	ck_assert_uint_eq(info.control_queued_count, 2);
+	teardown(&loop, all, 2);
+}
+END_TEST
+
+/* ---- reconnect ---------------------------------------------------------- */
+
+struct backoff_watch {
+	struct node *node;
+	uint64_t peer;
+	uint32_t last_attempt;
+	uint32_t attempts[32];
+	uint64_t delays[32];
+	int seen;
+	uint32_t until;
+};
+
+static bool watch_backoff(void *arg)
+{
+	struct backoff_watch *w = arg;
+	struct sl_transport_peer_info info;
+	ck_assert_int_eq(sl_transport_peer_info(&w->node->t, w->peer, &info), 0);
+	if (info.backoff_attempt != w->last_attempt && w->seen < 32) {
+		w->attempts[w->seen] = info.backoff_attempt;
+		w->delays[w->seen] = info.reconnect_delay_ms;
+		w->seen++;
+		w->last_attempt = info.backoff_attempt;
+	}
+	return info.backoff_attempt >= w->until;
+}
+
+static void ping(struct node *from, uint64_t to, uint64_t seq)
+{
+	ck_assert_int_eq(
+	    sl_transport_send(&from->t, to, 9, SL_TRANSPORT_FRAME_CONTROL, &seq, sizeof(seq)), 0);
+}
+
+/* Each observed (attempt k, delay) must be draw k of a fresh backoff with the
+ * transport's parameters and stream (broker 1 dialing broker 2): the delays
+ * are computed, never timed. */
+static void check_backoff_observations(const struct backoff_watch *w,
+				       const struct sl_transport_config *cfg)
+{
+	ck_assert_int_ge(w->seen, 3);
+	for (int i = 0; i < w->seen; i++) {
+		struct sl_transport_backoff expect;
+		sl_transport_backoff_init(&expect, cfg->backoff_base_ms, cfg->backoff_max_ms,
+					  cfg->backoff_seed, sl_transport_backoff_stream(1, 2));
+		uint64_t want = 0;
+		for (uint32_t k = 0; k < w->attempts[i]; k++) {
+			want = sl_transport_backoff_next_ms(&expect);
+		}
+		ck_assert_uint_eq(w->delays[i], want);
+		uint64_t nominal = sl_transport_backoff_nominal_ms(&expect, w->attempts[i] - 1);
+		ck_assert(w->delays[i] >= nominal / 2 && w->delays[i] <= nominal);
+	}
+}
+
+START_TEST(reconnect_after_restart)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	struct seq_ctx actx = {0}, bctx = {0};
+	a.ctx = &actx;
+	b.ctx = &bctx;
+	a.on_recv = seq_recv;
+	b.on_recv = seq_recv;
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 2, 0, &cfg);
+	/* a dials b by name: exercises getaddrinfo and address rotation. */
+	ck_assert_int_eq(sl_transport_add_peer(&a.t, 2, "localhost", b.port), 0);
+	ck_assert_int_eq(sl_transport_add_peer(&b.t, 1, "127.0.0.1", a.port), 0);
+	wait_linked(&loop, all, 2);
+	ping(&a, 2, 100);
+	wait_count(&loop, &bctx.received, 1);
+	struct sl_transport_peer_info info;
+	ck_assert_int_eq(sl_transport_peer_info(&a.t, 2, &info), 0);
+	ck_assert(info.connected && info.dialer);
+	uint32_t attempts_before = info.backoff_attempt;
+	ck_assert_uint_eq(attempts_before, 0); /* reset by the handshake */
+
+	/* Stop b: a reports it down and backs off, growing the delay. */
+	uint16_t b_port = b.port;
+	node_close(&b);
+	struct backoff_watch w = {.node = &a, .peer = 2, .until = attempts_before + 5};
+	w.last_attempt = attempts_before;
+	ck_assert(run_until(&loop, watch_backoff, &w, WAIT_MS));
+	ck_assert(b.closed);
+	ck_assert_int_eq(a.downs, 1);
+	ck_assert(!a.up[2]);
+	check_backoff_observations(&w, &cfg);
+	ck_assert_uint_gt(w.delays[w.seen - 1], cfg.backoff_base_ms); /* it grew */
+
+	/* Restart b on the same port: a reconnects, messages flow again. */
+	bctx.received = 0;
+	node_start(&b, &loop, 2, b_port, &cfg);
+	ck_assert_int_eq(sl_transport_add_peer(&b.t, 1, "127.0.0.1", a.port), 0);
+	wait_linked(&loop, all, 2);
+	ping(&a, 2, 200);
+	ping(&b, 1, 201);
+	wait_count(&loop, &bctx.received, 1);
+	wait_count(&loop, &actx.received, 1);
+	ck_assert_uint_eq(bctx.seqs[0], 200);
+	ck_assert_uint_eq(actx.seqs[0], 201);
+	ck_assert_int_eq(sl_transport_peer_info(&a.t, 2, &info), 0);
+	ck_assert_uint_eq(info.backoff_attempt, 0); /* reset by the handshake */
+
+	/* Restart the dialer instead: b sees the old connection go and the new
+	 * one come up. */
+	node_close(&a);
+	struct node *just_a[1] = {&a};
+	struct node_set sa = {just_a, 1};
+	ck_assert(run_until(&loop, all_closed, &sa, WAIT_MS));
+	actx.received = 0;
+	node_start(&a, &loop, 1, 0, &cfg);
+	ck_assert_int_eq(sl_transport_add_peer(&a.t, 2, "127.0.0.1", b.port), 0);
+	wait_linked(&loop, all, 2);
+	ck_assert_int_ge(b.downs, 1);
+	ping(&b, 1, 300);
+	wait_count(&loop, &actx.received, 1);
+	ck_assert_uint_eq(actx.seqs[0], 300);
+	teardown(&loop, all, 2);
+}
+END_TEST
+
+/* ---- hostile peers ------------------------------------------------------ */
+
+struct raw {
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	uv_write_t write;
+	uv_shutdown_t shutdown;
+	uint8_t data[512];
+	size_t len;
+	bool do_shutdown;
+	bool eof;
+	bool closed;
+	size_t received;
+	char rbuf[4096];
+};
+
+static void raw_closed(uv_handle_t *h)
+{
+	struct raw *r = h->data;
+	r->closed = true;
+}
+
+static void raw_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct raw *r = h->data;
+	(void)suggested;
+	*buf = uv_buf_init(r->rbuf, sizeof(r->rbuf));
+}
+
+static void raw_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct raw *r = s->data;
+	(void)buf;
+	if (nread < 0) {
+		r->eof = true;
+		if (!uv_is_closing((uv_handle_t *)s)) {
+			uv_close((uv_handle_t *)s, raw_closed);
+		}
+	} else {
+		r->received += (size_t)nread;
+	}
+}
+
+static void raw_shutdown_done(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status;
+}
+
+static void raw_written(uv_write_t *w, int status)
+{
+	struct raw *r = w->data;
+	if (status == 0 && r->do_shutdown) {
+		uv_shutdown(&r->shutdown, (uv_stream_t *)&r->tcp, raw_shutdown_done);
+	}
+}
+
+static void raw_connected(uv_connect_t *c, int status)
+{
+	struct raw *r = c->data;
+	ck_assert_int_eq(status, 0);
+	uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
+	if (r->len > 0) {
+		uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)r->len);
+		r->write.data = r;
+		uv_write(&r->write, (uv_stream_t *)&r->tcp, &buf, 1, raw_written);
+	}
+}
+
+static void raw_start(uv_loop_t *loop, struct raw *r, uint16_t port)
+{
+	struct sockaddr_in addr;
+	uv_ip4_addr("127.0.0.1", port, &addr);
+	uv_tcp_init(loop, &r->tcp);
+	r->tcp.data = r;
+	r->connect.data = r;
+	ck_assert_int_eq(
+	    uv_tcp_connect(&r->connect, &r->tcp, (const struct sockaddr *)&addr, raw_connected), 0);
+}
+
+static bool raw_is_closed(void *arg)
+{
+	return ((struct raw *)arg)->closed;
+}
+
+static size_t put_frame(uint8_t *out, uint32_t len_field, uint8_t version, uint8_t type,
+			uint16_t flags, uint64_t group)
+{
+	out[0] = (uint8_t)(len_field >> 24);
+	out[1] = (uint8_t)(len_field >> 16);
+	out[2] = (uint8_t)(len_field >> 8);
+	out[3] = (uint8_t)len_field;
+	out[4] = version;
+	out[5] = type;
+	out[6] = (uint8_t)(flags >> 8);
+	out[7] = (uint8_t)flags;
+	for (int i = 0; i < 8; i++) {
+		out[8 + i] = (uint8_t)(group >> (56 - 8 * i));
+	}
+	return 16;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+	}
+}
+
+/* A whole HELLO frame as the documented wire format describes it. */
+static size_t put_hello(uint8_t *out, uint32_t magic, uint64_t sender, uint64_t receiver,
+			const char *cluster)
+{
+	size_t clen = strlen(cluster);
+	size_t plen = 4 + 2 + 2 + 8 + 8 + 2 + clen;
+	size_t n = put_frame(out, (uint32_t)(plen + 12), 1, SL_TRANSPORT_FRAME_HELLO, 0, 0);
+	uint8_t *p = out + n;
+	p[0] = (uint8_t)(magic >> 24);
+	p[1] = (uint8_t)(magic >> 16);
+	p[2] = (uint8_t)(magic >> 8);
+	p[3] = (uint8_t)magic;
+	p[4] = 0;
+	p[5] = SL_TRANSPORT_WIRE_VERSION;
+	p[6] = 0;
+	p[7] = 0;
+	put_be64(p + 8, sender);
+	put_be64(p + 16, receiver);
+	p[24] = (uint8_t)(clen >> 8);
+	p[25] = (uint8_t)clen;
+	memcpy(p + 26, cluster, clen);
+	return n + plen;
+}
+
+#define MAGIC 0x534C5450u
+
+struct hostile_case {
+	const char *name;
+	size_t len;
+	uint8_t data[512];
+	bool do_shutdown;
+	bool protocol_error;
+};
+
+/* Fills the cases; B is broker 5, peer 3 is registered on B and played by the
+ * raw client, peer 1 is the well-behaved transport A. */
+static int build_cases(struct hostile_case *c)
+{
+	int n = 0;
+	const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	c[n] = (struct hostile_case){"garbage", strlen(http), {0}, false, true};
+	memcpy(c[n++].data, http, strlen(http));
+	c[n] = (struct hostile_case){"length below header", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 8, 1, 2, 0, 0), n++;
+	c[n] = (struct hostile_case){"huge length", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 0xFFFFFFF0u, 1, 2, 0, 0), n++;
+	c[n] = (struct hostile_case){"bad version", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 12, 9, 1, 0, 0), n++;
+	c[n] = (struct hostile_case){"unknown type", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 12, 1, 77, 0, 0), n++;
+	c[n] = (struct hostile_case){"flags set", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 12, 1, 1, 0x8000, 0), n++;
+	c[n] = (struct hostile_case){"oversized hello", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 60000, 1, SL_TRANSPORT_FRAME_HELLO, 0, 0), n++;
+	c[n] = (struct hostile_case){"raft before hello", 0, {0}, false, true};
+	c[n].len = put_frame(c[n].data, 12, 1, SL_TRANSPORT_FRAME_RAFT, 0, 1), n++;
+	c[n] = (struct hostile_case){"other cluster", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 3, 5, "other-cluster"), n++;
+	c[n] = (struct hostile_case){"wrong receiver", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 3, 9, "test-cluster"), n++;
+	c[n] = (struct hostile_case){"unknown peer", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 4, 5, "test-cluster"), n++;
+	c[n] = (struct hostile_case){"wrong dial direction", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 7, 5, "test-cluster"), n++;
+	c[n] = (struct hostile_case){"bad magic", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, 0xDEADBEEFu, 3, 5, "test-cluster"), n++;
+	/* A HELLO whose frame is shorter than its own cluster id length says. */
+	c[n] = (struct hostile_case){"truncated hello", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	c[n].data[3] = (uint8_t)(c[n].data[3] - 4);
+	c[n].len -= 4, n++;
+	/* The rest complete a valid handshake as peer 3 first. */
+	size_t h;
+	c[n] = (struct hostile_case){"malformed raft payload", 0, {0}, false, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	h += put_frame(c[n].data + h, 12 + 4, 1, SL_TRANSPORT_FRAME_RAFT, 0, 1);
+	memcpy(c[n].data + h, "\x01\x09\x00\x00", 4); /* unknown raft type 9 */
+	h += 4;
+	/* A valid frame right behind it must not be delivered. */
+	h += put_frame(c[n].data + h, 12 + 8, 1, SL_TRANSPORT_FRAME_CONTROL, 0, 1);
+	memset(c[n].data + h, 0, 8);
+	c[n].len = h + 8, n++;
+	c[n] = (struct hostile_case){"frame over the limit", 0, {0}, false, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	c[n].len = h + put_frame(c[n].data + h, 100u << 20, 1, SL_TRANSPORT_FRAME_BULK, 0, 1), n++;
+	c[n] = (struct hostile_case){"second hello", 0, {0}, false, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	c[n].len = h + put_hello(c[n].data + h, MAGIC, 3, 5, "test-cluster"), n++;
+	c[n] = (struct hostile_case){"truncated frame", 0, {0}, true, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	h += put_frame(c[n].data + h, 12 + 100, 1, SL_TRANSPORT_FRAME_CONTROL, 0, 1);
+	memset(c[n].data + h, 0xAB, 40); /* 40 of the promised 100 bytes */
+	c[n].len = h + 40, n++;
+	c[n] = (struct hostile_case){"silent client", 0, {0}, false, true};
+	n++;
+	return n;
+}
+
+struct hostile_ctx {
+	uint64_t from_a;
+	uint64_t from_3;
+	uint64_t raft_errors;
+};
+
+static void hostile_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct hostile_ctx *ctx = n->ctx;
+	if (f->peer_id == 1) {
+		ctx->from_a++;
+		return;
+	}
+	ck_assert_uint_eq(f->peer_id, 3);
+	ck_assert_int_eq(f->type, SL_TRANSPORT_FRAME_RAFT); /* the CONTROL behind it never comes */
+	struct raft_message m;
+	int rv = sl_transport_decode_raft(&n->t, f, &m);
+	ck_assert_int_eq(rv, SL_RPC_ETYPE);
+	ctx->raft_errors++;
+	ctx->from_3++;
+}
+
+START_TEST(hostile_peers_are_cut_off)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.handshake_timeout_ms = 300;
+	cfg.frame_bytes_max = (64u << 10) + 16;
+	cfg.control_queue_bytes_max = cfg.frame_bytes_max;
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	struct hostile_ctx bctx = {0};
+	struct seq_ctx actx = {0};
+	a.ctx = &actx;
+	a.on_recv = seq_recv;
+	b.ctx = &bctx;
+	b.on_recv = hostile_recv;
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 5, 0, &cfg);
+	link_nodes(&a, &b);
+	ck_assert_int_eq(sl_transport_add_peer(&b.t, 3, "127.0.0.1", 1), 0);
+	wait_linked(&loop, all, 2);
+	static struct hostile_case cases[32];
+	int n = build_cases(cases);
+	uint64_t seq = 0;
+	for (int i = 0; i < n; i++) {
+		struct hostile_case *c = &cases[i];
+		uint64_t errors_before = stats_of(&b).protocol_errors;
+		struct raw *r = calloc(1, sizeof(*r));
+		memcpy(r->data, c->data, c->len);
+		r->len = c->len;
+		r->do_shutdown = c->do_shutdown;
+		raw_start(&loop, r, b.port);
+		ck_assert_msg(run_until(&loop, raw_is_closed, r, WAIT_MS), "case '%s': not closed",
+			      c->name);
+		ck_assert_msg(stats_of(&b).protocol_errors == errors_before + 1,
+			      "case '%s': protocol errors %" PRIu64 " -> %" PRIu64, c->name,
+			      errors_before, stats_of(&b).protocol_errors);
+		free(r);
+		/* The good peers keep talking. */
+		ping(&a, 5, seq);
+		ping(&b, 1, seq);
+		seq++;
+		wait_count(&loop, &bctx.from_a, seq);
+		wait_count(&loop, &actx.received, seq);
+		ck_assert(a.up[5] && b.up[1]);
+	}
+	ck_assert_uint_eq(bctx.raft_errors, 1);
+	ck_assert_uint_eq(bctx.from_3, 1);
+	ck_assert_int_eq(a.downs, 0);
+	ck_assert_int_eq(b.up[3], false);
+	ck_assert_int_eq(b.ups, b.downs + 1); /* peer 3 came and went; peer 1 stayed */
+	struct sl_transport_stats s = stats_of(&b);
+	ck_assert_uint_eq(s.protocol_errors, (uint64_t)n);
+	ck_assert_uint_eq(s.peers_up, 1);
+	teardown(&loop, all, 2);
+}
+END_TEST
+
+static bool accepted_two(void *arg)
+{
+	return stats_of(arg).connections_accepted >= 2;
+}
+
+START_TEST(pending_handshakes_are_bounded)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.inbound_pending_max = 2;
+	struct node b = {0};
+	struct node *all[1] = {&b};
+	node_start(&b, &loop, 2, 0, &cfg);
+	struct raw raws[3];
+	memset(raws, 0, sizeof(raws));
+	for (int i = 0; i < 2; i++) {
+		raw_start(&loop, &raws[i], b.port);
+	}
+	/* Let the first two be accepted before the third arrives. */
+	ck_assert(run_until(&loop, accepted_two, &b, WAIT_MS));
+	raw_start(&loop, &raws[2], b.port);
+	ck_assert(run_until(&loop, raw_is_closed, &raws[2], WAIT_MS));
+	ck_assert_uint_eq(stats_of(&b).inbound_rejected, 1);
+	ck_assert(!raws[0].closed && !raws[1].closed);
+	for (int i = 0; i < 2; i++) {
+		uv_close((uv_handle_t *)&raws[i].tcp, raw_closed);
+	}
+	teardown(&loop, all, 1);
+}
+END_TEST
+
+/* ---- reentrancy and allocation failures -------------------------------- */
+
+struct reentry_ctx {
+	int mode; /* 0: remove the sender, 1: close the transport */
+	uint64_t delivered;
+};
+
+static void reentry_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct reentry_ctx *ctx = n->ctx;
+	ctx->delivered++;
+	if (ctx->mode == 0) {
+		ck_assert_int_eq(sl_transport_remove_peer(&n->t, f->peer_id), 0);
+		n->up[f->peer_id] = false;
+	} else {
+		node_close(n);
+	}
+}
+
+START_TEST(close_and_remove_inside_recv_callback)
+{
+	quiet_logs();
+	for (int mode = 0; mode < 2; mode++) {
+		uv_loop_t loop;
+		uv_loop_init(&loop);
+		struct sl_transport_config cfg;
+		test_config(&cfg);
+		struct node a = {0}, b = {0};
+		struct node *all[2] = {&a, &b};
+		struct reentry_ctx ctx = {.mode = mode};
+		b.ctx = &ctx;
+		b.on_recv = reentry_recv;
+		node_start(&a, &loop, 1, 0, &cfg);
+		node_start(&b, &loop, 2, 0, &cfg);
+		link_nodes(&a, &b);
+		wait_linked(&loop, all, 2);
+		for (uint64_t i = 0; i < 100; i++) { /* one write, likely one read */
+			ping(&a, 2, i);
+		}
+		struct count_wait w = {&ctx.delivered, 1};
+		ck_assert(run_until(&loop, count_reached, &w, WAIT_MS));
+		/* Let the rest of the stream arrive: nothing more is delivered. */
+		struct count_wait never = {&ctx.delivered, 2};
+		ck_assert(!run_until(&loop, count_reached, &never, 50));
+		ck_assert_uint_eq(ctx.delivered, 1);
+		teardown(&loop, all, 2);
+	}
+}
+END_TEST
+
+static void init_retry(struct node *n, uv_loop_t *loop, uint64_t id,
+		       const struct sl_transport_config *cfg)
+{
+	struct sl_transport_callbacks cbs = {node_recv, node_peer};
+	int rv;
+	while ((rv = sl_transport_init(&n->t, loop, id, "127.0.0.1", 0, cfg, &cbs)) != 0) {
+		ck_assert_int_eq(rv, SL_TRANSPORT_ENOMEM);
+	}
+	n->loop = loop;
+	n->id = id;
+	n->t.data = n;
+	n->open = true;
+	ck_assert_int_eq(sl_transport_listen(&n->t), 0);
+	n->port = sl_transport_port(&n->t);
+}
+
+static void add_peer_retry(struct node *n, struct node *peer, const char *host)
+{
+	int rv;
+	while ((rv = sl_transport_add_peer(&n->t, peer->id, host, peer->port)) != 0) {
+		ck_assert_int_eq(rv, SL_TRANSPORT_ENOMEM);
+	}
+}
+
+/* Sends seq from -> to until it is delivered (a failed allocation may drop
+ * a frame or a connection; the transport must recover by itself). */
+static void ping_until_delivered(uv_loop_t *loop, struct node *from, uint64_t to,
+				 const uint64_t *received)
+{
+	uint64_t want = *received + 1;
+	for (int tries = 0; *received < want; tries++) {
+		ck_assert_int_lt(tries, 500);
+		uint64_t seq = 1;
+		int rv = sl_transport_send(&from->t, to, 9, SL_TRANSPORT_FRAME_CONTROL, &seq,
+					   sizeof(seq));
+		ck_assert(rv == 0 || rv == SL_TRANSPORT_ENOMEM);
+		struct count_wait w = {received, want};
+		run_until(loop, count_reached, &w, 20);
+	}
+}
+
+START_TEST(allocation_failure_sweep)
+{
+	quiet_logs();
+	sl_log_min_level = SL_LOG_OFF;
+	for (long nth = 1; nth <= 60; nth++) {
+		uv_loop_t loop;
+		uv_loop_init(&loop);
+		struct sl_transport_config cfg;
+		test_config(&cfg);
+		struct node a = {0}, b = {0};
+		struct node *all[2] = {&a, &b};
+		struct seq_ctx actx = {0}, bctx = {0};
+		a.ctx = &actx;
+		b.ctx = &bctx;
+		a.on_recv = seq_recv;
+		b.on_recv = seq_recv;
+		sl_fault_arm(SL_FAULT_ALLOC, nth, false);
+		init_retry(&a, &loop, 1, &cfg);
+		init_retry(&b, &loop, 2, &cfg);
+		add_peer_retry(&a, &b, nth % 2 ? "127.0.0.1" : "localhost");
+		add_peer_retry(&b, &a, "127.0.0.1");
+		ping_until_delivered(&loop, &a, 2, &bctx.received);
+		ping_until_delivered(&loop, &b, 1, &actx.received);
+		sl_fault_reset();
+		teardown(&loop, all, 2);
+	}
+}
+END_TEST
+
+Suite *transport_suite(void)
+{
+	Suite *s = suite_create("transport");
+	TCase *tc = tcase_create("unit");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, backoff_grows_with_jitter);
+	tcase_add_test(tc, config_validation);
+	tcase_add_test(tc, api_errors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("sockets");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, three_nodes_500_groups_in_order);
+	tcase_add_test(tc, heartbeats_coalesce_into_one_write);
+	tcase_add_test(tc, bulk_stream_does_not_delay_control);
+	tcase_add_test(tc, bulk_cancel_on_remove_and_close);
+	tcase_add_test(tc, control_queue_drops_oldest);
+	tcase_add_test(tc, reconnect_after_restart);
+	tcase_add_test(tc, hostile_peers_are_cut_off);
+	tcase_add_test(tc, pending_handshakes_are_bounded);
+	tcase_add_test(tc, close_and_remove_inside_recv_callback);
+	tcase_add_test(tc, allocation_failure_sweep);
+	suite_add_tcase(s, tc);
+	return s;
+}
