@@ -471,6 +471,8 @@ static void f_sweep(enum sl_fault_kind kind, bool sticky)
 		}
 	}
 	sl_log_min_level = saved;
+	fprintf(stderr, "raftlog fault sweep: kind=%d sticky=%d failing runs=%ld\n", (int)kind,
+		(int)sticky, n - 1);
 	ck_assert_int_gt(n, 1); /* the fault did hit */
 	ck_assert_int_lt(n, 1000);
 }
