@@ -200,6 +200,33 @@ static int prepare_entries(struct raft_append_entries *ae, struct rl__recv *recv
 	return 0;
 }
 
+/* libraft 0.22.1 forgets the terms of entries below its trail once a
+ * snapshot is taken, and then treats an AppendEntries that starts there as
+ * carrying new entries: it appends them again and corrupts its in-memory
+ * log. Entries at or below our snapshot index are committed, hence equal to
+ * the leader's by Raft's safety, so they are dropped from the message and
+ * prev_log_index moves up to the snapshot. Returns 1 when no entry is left
+ * (the batch and array were freed: the message is a heartbeat now). */
+static int strip_snapshotted(struct rl_group *g, struct raft_append_entries *ae)
+{
+	if (g->snapshot_index == 0 || ae->prev_log_index >= g->snapshot_index) {
+		return 0;
+	}
+	uint64_t k = SL_MIN((uint64_t)ae->n_entries, g->snapshot_index - ae->prev_log_index);
+	ae->prev_log_term = ae->entries[k - 1].term;
+	ae->prev_log_index += k;
+	if (k == ae->n_entries) {
+		raft_free(ae->entries[0].batch);
+		raft_free(ae->entries);
+		ae->entries = NULL;
+		ae->n_entries = 0;
+		return 1;
+	}
+	memmove(ae->entries, ae->entries + k, (ae->n_entries - k) * sizeof(*ae->entries));
+	ae->n_entries -= (unsigned)k;
+	return 0;
+}
+
 int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, struct rl__recv *recv)
 {
 	memset(recv, 0, sizeof(*recv));
@@ -209,7 +236,8 @@ int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, stru
 	if (msg->type == RAFT_INSTALL_SNAPSHOT && g->raft.snapshot.installing) {
 		return RL_EBUSY; /* libraft 0.22.1 would leak it */
 	}
-	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0) {
+	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0 ||
+	    strip_snapshotted(g, &msg->append_entries) == 1) {
 		return 0;
 	}
 	recv->entries = msg->append_entries.entries;

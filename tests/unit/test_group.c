@@ -307,6 +307,10 @@ static void check_replicas(void)
 			rl_read_copy(c.nodes[i].log, start, hwm, 1 << 30, &data, &len, &next), 0);
 		ck_assert_int_eq(next, hwm);
 		/* dense offsets */
+		if (len == 0) {
+			ck_assert_int_eq(start, hwm); /* nothing committed past the starts */
+			continue;
+		}
 		struct kp_batch_header first;
 		ck_assert_int_eq(kp_batch_parse_header(data, len, &first), 0);
 		int64_t expect = first.base_offset;
@@ -432,6 +436,193 @@ START_TEST(failover_keeps_acknowledged)
 }
 END_TEST
 
+
+/* ---- Randomized simulation ----------------------------------------------
+ * Each seed runs a cluster through random submissions (acks=1 and all),
+ * message loss, one-way link cuts, and node restarts, then heals it.
+ * Checked: at most one leader per term at every step; afterwards every
+ * acks=all batch is present, with identical bytes, at its offset on every
+ * replica that still holds that offset; replicas byte-identical with dense
+ * offsets (check_replicas). Seeds: SL_SIM_SEEDS (default 200, 40 with
+ * SL_TEST_QUICK), first seed SL_SIM_SEED (default 1); SL_SIM_VERBOSE=1
+ * prints each seed as it starts, so a failure names its seed. */
+
+#define SIM_SUBS 120
+
+struct acked {
+	int64_t offset;
+	uint8_t *bytes;
+	size_t len;
+};
+
+static uint64_t leader_of_term[4096];
+
+static void check_one_leader_per_term(void)
+{
+	for (int i = 0; i < N; i++) {
+		struct rl_group_status st;
+		if (!c.nodes[i].up) {
+			continue;
+		}
+		rl_group_get_status(c.nodes[i].g, &st);
+		if (st.role != RAFT_LEADER || st.term >= 4096) {
+			continue;
+		}
+		if (leader_of_term[st.term] == 0) {
+			leader_of_term[st.term] = c.nodes[i].id;
+		}
+		ck_assert_uint_eq(leader_of_term[st.term], c.nodes[i].id);
+	}
+}
+
+static void sim_step(unsigned ms)
+{
+	for (unsigned t = 0; t < ms; t++) {
+		step_ms(1);
+		check_one_leader_per_term();
+	}
+}
+
+static void sim_fault(void)
+{
+	unsigned r = (unsigned)(rnd() % 100);
+	if (r < 4) {
+		int i = (int)(rnd() % N);
+		if (c.nodes[i].up) {
+			stop_node(i);
+		} else {
+			open_node(i, false);
+		}
+	} else if (r < 10) {
+		unsigned a = 1 + (unsigned)(rnd() % N), b = 1 + (unsigned)(rnd() % N);
+		c.cut[a][b] = !c.cut[a][b];
+	} else if (r < 12) {
+		memset(c.cut, 0, sizeof(c.cut));
+	}
+}
+
+/* Copies the batch at offset from node i, or returns NULL if that replica
+ * does not hold it (below its log start, or not yet committed there). */
+static uint8_t *read_batch_at(int i, int64_t offset, size_t *len)
+{
+	uint8_t *data = NULL;
+	int64_t next;
+	struct rl_group_status st;
+	rl_group_get_status(c.nodes[i].g, &st);
+	if (offset < st.start_offset || offset >= st.hwm) {
+		return NULL;
+	}
+	ck_assert_int_eq(rl_read_copy(c.nodes[i].log, offset, st.hwm, 1, &data, len, &next), 0);
+	ck_assert_ptr_nonnull(data);
+	return data;
+}
+
+static void sim_check_acked(struct acked *acked, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		int holders = 0;
+		for (int i = 0; i < N; i++) {
+			size_t len;
+			uint8_t *b = read_batch_at(i, acked[k].offset, &len);
+			if (b == NULL) {
+				continue;
+			}
+			holders++;
+			struct kp_batch_header h;
+			ck_assert_int_eq(kp_batch_parse_header(b, len, &h), 0);
+			ck_assert_int_eq(h.base_offset, acked[k].offset);
+			/* Bytes after the header fields the leader rewrites. */
+			ck_assert_uint_eq(kp_batch_size(&h), acked[k].len);
+			ck_assert(memcmp(b + KP_BATCH_OFF_MAGIC, acked[k].bytes + KP_BATCH_OFF_MAGIC,
+					 acked[k].len - KP_BATCH_OFF_MAGIC) == 0);
+			sl_free(b);
+		}
+		if (holders == 0) {
+			for (int i = 0; i < N; i++) {
+				struct rl_group_status st;
+				rl_group_get_status(c.nodes[i].g, &st);
+				fprintf(stderr,
+					"lost? offset=%lld node=%d role=%d term=%llu start=%lld "
+					"hwm=%lld next=%lld commit=%llu last=%llu\n",
+					(long long)acked[k].offset, i + 1, st.role,
+					(unsigned long long)st.term, (long long)st.start_offset,
+					(long long)st.hwm, (long long)st.next_offset,
+					(unsigned long long)st.commit_index,
+					(unsigned long long)st.last_index);
+			}
+		}
+		ck_assert_int_ge(holders, 1);
+	}
+}
+
+static void sim_one(uint64_t seed)
+{
+	static struct sub subs[SIM_SUBS];
+	static struct acked acked[SIM_SUBS];
+	unsigned n_acked = 0, next = 0;
+	memset(leader_of_term, 0, sizeof(leader_of_term));
+	cluster_up(seed);
+	c.drop_pct = (unsigned)(rnd() % 15);
+	while (next < SIM_SUBS) {
+		int l = leader();
+		if (l >= 0 && rnd() % 3 != 0) {
+			enum rl_acks acks = rnd() % 4 == 0 ? RL_ACKS_LEADER : RL_ACKS_ALL;
+			if (submit(l, &subs[next], next, acks) != 0) {
+				subs[next].status = -1000;
+			}
+			next++;
+		}
+		sim_fault();
+		sim_step(1 + (unsigned)(rnd() % 40));
+	}
+	memset(c.cut, 0, sizeof(c.cut));
+	c.drop_pct = 0;
+	for (int i = 0; i < N; i++) {
+		if (!c.nodes[i].up) {
+			open_node(i, false);
+		}
+	}
+	sim_step(3000);
+	ck_assert_int_ge(leader(), 0);
+	for (unsigned k = 0; k < SIM_SUBS; k++) {
+		ck_assert_int_ne(subs[k].status, 1); /* every submission answered */
+		if (subs[k].status == 0 && subs[k].req.acks == RL_ACKS_ALL) {
+			size_t len;
+			acked[n_acked].bytes = make_batch(k, &len);
+			acked[n_acked].len = len;
+			acked[n_acked].offset = subs[k].req.base_offset;
+			n_acked++;
+		}
+	}
+	sim_check_acked(acked, n_acked);
+	check_replicas();
+	for (unsigned k = 0; k < n_acked; k++) {
+		sl_free(acked[k].bytes);
+	}
+	cluster_down();
+}
+
+static long env_long(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	return v != NULL && v[0] != '\0' ? strtol(v, NULL, 10) : dflt;
+}
+
+START_TEST(sim_random_faults)
+{
+	long seeds = env_long("SL_SIM_SEEDS", getenv("SL_TEST_QUICK") ? 40 : 200);
+	long first = env_long("SL_SIM_SEED", 1);
+	sl_log_min_level = SL_LOG_ERROR;
+	for (long s = first; s < first + seeds; s++) {
+		if (getenv("SL_SIM_VERBOSE") != NULL) {
+			fprintf(stderr, "sim seed=%ld\n", s);
+		}
+		sim_one((uint64_t)s);
+	}
+	sl_log_min_level = SL_LOG_INFO;
+}
+END_TEST
+
 Suite *group_suite(void)
 {
 	Suite *s = suite_create("group");
@@ -441,5 +632,9 @@ Suite *group_suite(void)
 	tcase_add_test(tc, transfer_under_load);
 	tcase_add_test(tc, failover_keeps_acknowledged);
 	suite_add_tcase(s, tc);
+	TCase *sim = tcase_create("sim");
+	tcase_set_timeout(sim, 900);
+	tcase_add_test(sim, sim_random_faults);
+	suite_add_tcase(s, sim);
 	return s;
 }
