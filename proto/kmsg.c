@@ -8,6 +8,7 @@
 
 #include "common/sl_common.h"
 #include "proto/kafka_msgs.h"
+#include "proto/proto.h"
 
 /* ---- Errors ------------------------------------------------------------ */
 
@@ -145,25 +146,15 @@ int kmsg__read_uuid(struct kmsg_reader *r, struct kmsg_uuid *v)
 	return 0;
 }
 
-/* At most 5 bytes; the fifth may only carry the top 4 bits of a uint32. */
+/* Unsigned varint via proto/varint.c (at most 5 bytes, no overflow). */
 int kmsg__read_uvarint(struct kmsg_reader *r, uint32_t *v)
 {
-	uint32_t x = 0;
-	for (unsigned i = 0; i < 5; i++) {
-		if (r->pos >= r->len) {
-			return KMSG_ETRUNC;
-		}
-		uint8_t b = r->buf[r->pos++];
-		if (i == 4 && b > 0x0f) {
-			return KMSG_EMALFORMED;
-		}
-		x |= (uint32_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			*v = x;
-			return 0;
-		}
+	int n = kp_uvarint_decode(r->buf + r->pos, r->len - r->pos, v);
+	if (n < 0) {
+		return n == KP_ETRUNC ? KMSG_ETRUNC : KMSG_EMALFORMED;
 	}
-	return KMSG_EMALFORMED;
+	r->pos += (size_t)n;
+	return 0;
 }
 
 /* Reads the length of a string/bytes field: -1 = null. */
@@ -613,21 +604,10 @@ int kmsg__write_uuid(struct kmsg_writer *w, const struct kmsg_uuid *v)
 	return kmsg_writer_append(w, v->bytes, sizeof(v->bytes));
 }
 
-static size_t uvarint_encode(uint32_t v, uint8_t out[5])
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		out[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	out[n++] = (uint8_t)v;
-	return n;
-}
-
 int kmsg__write_uvarint(struct kmsg_writer *w, uint32_t v)
 {
 	uint8_t tmp[5];
-	return kmsg_writer_append(w, tmp, uvarint_encode(v, tmp));
+	return kmsg_writer_append(w, tmp, kp_uvarint_encode(v, tmp));
 }
 
 /* Writes the length prefix of a string (int16_len) or bytes/array field. */
@@ -708,7 +688,7 @@ int kmsg__write_tag_end(struct kmsg_writer *w, size_t mark)
 		return KMSG_ETOOLONG;
 	}
 	uint8_t tmp[5];
-	size_t n = uvarint_encode((uint32_t)size, tmp);
+	size_t n = kp_uvarint_encode((uint32_t)size, tmp);
 	int rc = reserve(w, n);
 	if (rc < 0) {
 		return rc;

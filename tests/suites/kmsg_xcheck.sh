@@ -21,5 +21,5 @@ driver=$build/tests/compat/kmsg_xcheck_driver
 # Built from source here (not from $build's libraries) so it works for any build flavour.
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
 	-Wformat=2 -Werror -I. -o "$driver" tests/compat/kmsg_xcheck_driver.c proto/kmsg.c \
-	proto/kafka_msgs.c common/sl_common.c -lpthread || exit 1
+	proto/kafka_msgs.c proto/varint.c common/sl_common.c -lpthread || exit 1
 "$py" tests/compat/kmsg_xcheck.py "$driver"
