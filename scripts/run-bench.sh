@@ -10,3 +10,8 @@ for b in "$build"/tests/bench/*; do
 	[ -x "$b" ] || continue
 	"$b"
 done
+# Benchmarks that drive several processes are scripts taking the build dir.
+for s in tests/bench/*.py; do
+	[ -f "$s" ] || continue
+	python3 "$s" "$build"
+done
