@@ -7,6 +7,7 @@
 #   make test    deps + build + every test suite
 #   make asan    the same tests under AddressSanitizer + UBSan
 #   make bench   benchmarks, one "BENCH <name> <value> <unit>" line per figure
+#   make fuzz    libFuzzer over the Kafka request path (clang): FUZZ_SECONDS=300
 #   make format  clang-format every C file
 #   make clean
 
@@ -84,11 +85,18 @@ bench: deps
 	$(MAKE) all
 	bash scripts/run-bench.sh $(BUILD)
 
+# make fuzz [FUZZ_SECONDS=300]: libFuzzer over the Kafka request path, built
+# with clang into build-fuzz/ by tests/fuzz/run.sh (make test runs it briefly).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+.PHONY: fuzz
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 .PHONY: all deps demo test asan bench format clean
 .DEFAULT_GOAL := all

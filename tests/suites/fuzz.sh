@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Short libFuzzer run over the Kafka request path (tests/fuzz/run.sh): 25 s,
+# 10 s with SL_TEST_QUICK=1. Skipped (passes) when clang cannot build with
+# -fsanitize=fuzzer. Usage: fuzz.sh [build-dir] (the argument is unused: the
+# harness always builds into build-fuzz/ with clang).
+set -u
+cd "$(dirname "$0")/../.."
+seconds=25
+if [ "${SL_TEST_QUICK:-0}" = 1 ]; then
+	seconds=10
+fi
+cc=${FUZZ_CC:-clang}
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' >"$probe/p.c"
+if ! command -v "$cc" >/dev/null 2>&1 ||
+	! "$cc" -fsanitize=fuzzer,address,undefined -o "$probe/p" "$probe/p.c" >/dev/null 2>&1; then
+	echo "fuzz: $cc with libFuzzer not available, skipping"
+	exit 0
+fi
+bash tests/fuzz/run.sh "$seconds"
