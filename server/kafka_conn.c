@@ -34,6 +34,9 @@
 /* Per-connection read buffer: many small frames per read; bigger frames are
  * read straight into their own allocation. */
 #define RBUF_BYTES ((size_t)16 << 10)
+/* First allocation for a frame longer than what is buffered; it doubles as
+ * bytes arrive, so a length prefix alone does not cost its length. */
+#define FRAME_GROW_MIN_BYTES ((size_t)64 << 10)
 /* Most buffers gathered into one uv_write. */
 #define WRITE_BUFS_MAX 64
 
@@ -79,6 +82,8 @@ struct conn {
 	uint8_t *frame; /* a frame being read straight from the socket */
 	uint32_t frame_len;
 	uint32_t frame_fill;
+	uint32_t frame_cap; /* bytes allocated at frame, <= frame_len */
+	uint64_t last_active_ns;
 	bool reading;
 	bool paused;
 	/* Requests in arrival order. */
@@ -118,6 +123,8 @@ struct sk_server {
 	bool listener_closed;
 	uv_prepare_t prepare;
 	bool prepare_closing;
+	uv_timer_t idle_timer;
+	bool idle_closed;
 	struct handler handlers[SK_API_KEY_LIMIT];
 	uint64_t mask;
 	sk_observe_fn observe;
@@ -169,6 +176,7 @@ void sk_config_init(struct sk_config *c)
 	c->file_chunk_bytes = SK_FILE_CHUNK_BYTES_DEFAULT;
 	c->sendfile = true;
 	c->listen_backlog = SK_LISTEN_BACKLOG_DEFAULT;
+	c->idle_timeout_ms = SK_IDLE_TIMEOUT_MS_DEFAULT;
 }
 
 static const char *config_problem(const struct sk_config *c)
@@ -508,6 +516,7 @@ static void on_write(uv_write_t *wr, int status)
 		}
 		return; /* on_conn_closed() finishes what is left */
 	}
+	c->last_active_ns = sl_now_mono_ns();
 	if (!c->wr_is_chunk) {
 		/* Written, even if the connection closed since (libuv reports a
 		 * write it completed before the close with status 0). */
@@ -939,9 +948,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct conn *c = h->data;
 	(void)suggested;
 	if (c->frame != NULL) {
-		size_t left = c->frame_len - c->frame_fill;
+		if (c->frame_fill == c->frame_cap) {
+			size_t cap = SL_MIN((size_t)c->frame_len, (size_t)c->frame_cap * 2);
+			uint8_t *f = sl_realloc(c->frame, cap);
+			if (f == NULL) {
+				*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+				return;
+			}
+			c->frame = f;
+			c->frame_cap = (uint32_t)cap;
+		}
 		*buf = uv_buf_init((char *)c->frame + c->frame_fill,
-				   (unsigned)SL_MIN(left, (size_t)UINT32_MAX));
+				   (unsigned)(c->frame_cap - c->frame_fill));
 	} else {
 		*buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_BYTES - c->rlen));
 	}
@@ -994,13 +1012,14 @@ static void process_input(struct conn *c)
 			c->srv->stats.read_pauses++;
 			break;
 		}
-		uint8_t *f = sl_malloc(len > 0 ? (size_t)len : 1);
+		size_t avail = c->rlen - pos - 4;
+		size_t n = SL_MIN(avail, (size_t)len);
+		size_t cap = n == (size_t)len ? n : SL_MIN((size_t)len, FRAME_GROW_MIN_BYTES);
+		uint8_t *f = sl_malloc(cap > 0 ? cap : 1);
 		if (f == NULL) {
 			close_conn(c, SL_LOG_WARN, "no_memory");
 			return;
 		}
-		size_t avail = c->rlen - pos - 4;
-		size_t n = SL_MIN(avail, (size_t)len);
 		memcpy(f, c->rbuf + pos + 4, n);
 		pos += 4 + n;
 		c->queued_bytes += (uint64_t)len;
@@ -1010,6 +1029,7 @@ static void process_input(struct conn *c)
 			c->frame = f;
 			c->frame_len = (uint32_t)len;
 			c->frame_fill = (uint32_t)n;
+			c->frame_cap = (uint32_t)cap;
 		}
 	}
 	if (c->closing) {
@@ -1038,6 +1058,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0 || c->closing) {
 		return;
 	}
+	c->last_active_ns = sl_now_mono_ns();
 	if (c->frame != NULL && buf->base == (char *)c->frame + c->frame_fill) {
 		c->frame_fill += (uint32_t)nread;
 		if (c->frame_fill < c->frame_len) {
@@ -1143,10 +1164,25 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	srv->stats.connections_accepted++;
+	c->last_active_ns = sl_now_mono_ns();
 	uv_tcp_nodelay(&c->tcp, 1);
 	SL_LOG(SL_LOG_DEBUG, "component=kafka event=kafka_conn_open conn=%" PRIu64 " peer=%s",
 	       c->id, c->peer);
 	update_reading(c);
+}
+
+/* Closes connections without socket activity for idle_timeout_ms that owe
+ * nothing (Kafka's connections.max.idle.ms); a held long poll is not idle. */
+static void on_idle_timer(uv_timer_t *t)
+{
+	struct sk_server *srv = t->data;
+	uint64_t now = sl_now_mono_ns();
+	uint64_t limit_ns = (uint64_t)srv->cfg.idle_timeout_ms * 1000000u;
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		if (!c->closing && c->inflight == 0 && now - c->last_active_ns > limit_ns) {
+			close_conn(c, SL_LOG_INFO, "idle");
+		}
+	}
 }
 
 /* ---- Server ---------------------------------------------------------------------- */
@@ -1177,6 +1213,13 @@ int sk_server_create(uv_loop_t *loop, const struct sk_config *config, struct sk_
 	srv->prepare.data = srv;
 	uv_prepare_start(&srv->prepare, on_prepare);
 	uv_unref((uv_handle_t *)&srv->prepare);
+	uv_timer_init(loop, &srv->idle_timer);
+	srv->idle_timer.data = srv;
+	if (config->idle_timeout_ms > 0) {
+		uint64_t every = SL_MAX(SL_MIN(config->idle_timeout_ms / 4, 30000u), 10u);
+		uv_timer_start(&srv->idle_timer, on_idle_timer, every, every);
+		uv_unref((uv_handle_t *)&srv->idle_timer);
+	}
 	*out = srv;
 	return 0;
 }
@@ -1275,7 +1318,8 @@ static void on_prepare_closed(uv_handle_t *h)
  * callback always runs from a libuv close callback. */
 static void maybe_finish_server(struct sk_server *srv)
 {
-	if (!srv->closing || !srv->listener_closed || srv->conns != NULL || srv->prepare_closing) {
+	if (!srv->closing || !srv->listener_closed || !srv->idle_closed || srv->conns != NULL ||
+	    srv->prepare_closing) {
 		return;
 	}
 	srv->prepare_closing = true;
@@ -1289,6 +1333,13 @@ static void on_listener_closed(uv_handle_t *h)
 	maybe_finish_server(srv);
 }
 
+static void on_idle_closed(uv_handle_t *h)
+{
+	struct sk_server *srv = h->data;
+	srv->idle_closed = true;
+	maybe_finish_server(srv);
+}
+
 void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data)
 {
 	SL_ASSERT(!srv->closing);
@@ -1296,6 +1347,7 @@ void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data)
 	srv->close_cb = cb;
 	srv->close_data = data;
 	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	uv_close((uv_handle_t *)&srv->idle_timer, on_idle_closed);
 	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
 		close_conn(c, SL_LOG_DEBUG, "server_close");
 	}

@@ -21,8 +21,11 @@
  * BOUNDS. While a connection has inflight_requests_max requests in its FIFO
  * (received, response not yet written), or queued_bytes_max bytes of request
  * frames and encoded responses, it stops reading; it resumes when requests
- * complete. A single frame is always admitted when the FIFO is empty.
- * Accepted connections beyond connections_max are closed at once.
+ * complete. A single frame is always admitted when the FIFO is empty. A
+ * frame's buffer grows with the bytes actually received (from 64 KiB,
+ * doubling up to its length), so a bare length prefix costs little memory.
+ * Accepted connections beyond connections_max are closed at once, and
+ * connections idle for idle_timeout_ms are closed.
  *
  * BAD INPUT (Kafka convention, DESIGN.md section 8). A frame length below 0
  * or above request_bytes_max, a header that does not decode, an api key no
@@ -89,6 +92,7 @@ const char *sk_err_name(int rv);
 #define SK_ARENA_BYTES_MAX_DEFAULT	 (64u << 20)
 #define SK_RESPONSE_BYTES_MAX_DEFAULT	 (256u << 20)
 #define SK_FILE_CHUNK_BYTES_DEFAULT	 (256u << 10)
+#define SK_IDLE_TIMEOUT_MS_DEFAULT	 600000u /* connections.max.idle.ms */
 #define SK_LISTEN_BACKLOG_DEFAULT	 511
 /* Most segments one sk_respond_raw() call may pass. */
 #define SK_RAW_SEGMENTS_MAX 4096
@@ -113,6 +117,10 @@ struct sk_config {
 	/* Use sendfile(2) for file segments (else pread + write only). */
 	bool sendfile;
 	int listen_backlog;
+	/* A connection without socket activity for this long that owes no
+	 * response is closed (checked every quarter of it, at most 30 s);
+	 * 0 disables. */
+	uint32_t idle_timeout_ms;
 };
 
 /* Fills *c with the SK_*_DEFAULT values and sendfile = true. */
@@ -292,12 +300,16 @@ static inline struct sk_segment sk_segment_file(int fd, int64_t offset, size_t l
  * re-encoding: the handler encodes the body of req->api_version itself, for
  * example a Fetch response whose record sets are file ranges. The array is
  * copied; memory and files are borrowed until done(done_data, status), which
- * runs from the loop (done may be NULL). req, its body and arena stay valid
- * until then too. Returns 0; SK_ECLOSED (connection already closed; done
- * never runs); SK_EINVAL (n above SK_RAW_SEGMENTS_MAX, a bad segment, or a
- * total above response_bytes_max: the connection is closed and done never
- * runs). req is invalid after the call unless it returned 0, and after done
- * if it did. */
+ * runs from the loop, never inside this call. The request's body and arena
+ * (where the handler may keep the segments' memory) live until then too;
+ * the handler must not use req itself after the call.
+ *
+ * Returns 0 (done will run; it may be NULL when nothing needs releasing);
+ * SK_ECLOSED (connection already closed); SK_EINVAL (n above
+ * SK_RAW_SEGMENTS_MAX, a MEM segment without memory, a FILE segment with a
+ * negative fd or offset, or a total above response_bytes_max) or SK_ENOMEM:
+ * the connection is closed. On every error done never runs and req is
+ * already completed. */
 int sk_respond_raw(struct sk_request *req, const struct sk_segment *segs, size_t n, sk_done_fn done,
 		   void *done_data);
 
