@@ -17,6 +17,7 @@
 
 #include "common/sl_common.h"
 #include "raftlog/raftlog.h"
+#include "raftlog/vfs.h"
 
 /* Size of one on-disk index record (FORMAT.md, "Index files"). */
 #define RL__REC_SIZE 64
@@ -189,8 +190,10 @@ struct rl_log {
 /* errors.c */
 void rl__errmsg_set(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* io.c: syscalls with fault injection; return 0 / bytes or -errno. */
+/* io.c: syscalls through the rl_vfs table (raftlog/vfs.h) with fault
+ * injection; return 0 / bytes or -errno. */
 int rl__open(int dir_fd, const char *name, int flags);
+void rl__close(int fd); /* ignores fd < 0 */
 int rl__pwrite_all(int fd, const void *buf, size_t len, uint64_t pos);
 int rl__pwritev_all(int fd, struct iovec *iov, int iovcnt, uint64_t pos);
 ssize_t rl__pread_all(int fd, void *buf, size_t len, uint64_t pos);
@@ -199,6 +202,9 @@ int rl__fsync_dir(int dir_fd);
 int rl__ftruncate(int fd, uint64_t len);
 int rl__fsize(int fd, uint64_t *size);
 int rl__unlink(int dir_fd, const char *name);
+int rl__mkdir(const char *path);
+int rl__list_dir(int dir_fd, rl_vfs_list_cb cb, void *arg);
+void rl__writeback(int fd); /* start writeback, a hint */
 int rl__write_file_atomic(int dir_fd, const char *tmp, const char *name, const void *buf,
 			  size_t len);
 

@@ -1,7 +1,6 @@
 /* Log lifecycle and state accessors: defaults, close, error message, info
  * and snapshot getters. Opening is in recovery.c. */
 #include <string.h>
-#include <unistd.h>
 
 #include "raftlog/internal.h"
 
@@ -19,12 +18,8 @@ void rl_log_close(struct rl_log *log)
 		rl__segment_unref(log->segs[i]);
 	}
 	sl_free(log->segs);
-	if (log->vote_fd >= 0) {
-		close(log->vote_fd);
-	}
-	if (log->dir_fd >= 0) {
-		close(log->dir_fd);
-	}
+	rl__close(log->vote_fd);
+	rl__close(log->dir_fd);
 	rl__state_free(&log->st);
 	log->w->n_logs--;
 	sl_free(log->dir);

@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "proto/proto.h"
 #include "raftlog/internal.h"
@@ -82,7 +81,7 @@ int rl__vote_load(struct rl_log *log, char *err, size_t err_size)
 	if (n < 0) {
 		snprintf(err, err_size, "%s/%s: pread: %s", log->dir, RL__VOTE_FILE,
 			 strerror((int)-n));
-		close(fd);
+		rl__close(fd);
 		return RL_EIO;
 	}
 	bool found = false;
@@ -99,8 +98,17 @@ int rl__vote_load(struct rl_log *log, char *err, size_t err_size)
 	}
 	if (!found) {
 		snprintf(err, err_size, "%s/%s: no valid slot", log->dir, RL__VOTE_FILE);
-		close(fd);
+		rl__close(fd);
 		return RL_ECORRUPT;
+	}
+	/* The slot read may exist only in the page cache (a killed process
+	 * never synced it); the term and vote recovered must be durable. */
+	int rv = rl__fdatasync(fd);
+	if (rv != 0) {
+		snprintf(err, err_size, "%s/%s: fdatasync: %s", log->dir, RL__VOTE_FILE,
+			 strerror(-rv));
+		rl__close(fd);
+		return RL_EIO;
 	}
 	log->vote_fd = fd;
 	return 0;
@@ -191,7 +199,7 @@ int rl__state_load(struct rl_log *log, struct rl__state *st, char *err, size_t e
 	} else {
 		rv = RL_EIO;
 	}
-	close(fd);
+	rl__close(fd);
 	sl_free(b);
 	if (rv != 0) {
 		snprintf(err, err_size, "%s/%s: %s", log->dir, RL__STATE_FILE, rl_strerror(rv));

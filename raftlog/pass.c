@@ -65,7 +65,7 @@ static void sync_data(struct rl_writer *w)
 	 * all of them at once; then wait for each with fdatasync. */
 	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {
 		if (seg->w_data_dirty && !seg->w_log->w_failed) {
-			(void)sync_file_range(seg->log_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+			rl__writeback(seg->log_fd);
 		}
 	}
 	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {

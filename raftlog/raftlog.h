@@ -421,7 +421,9 @@ int rl_offset_for_timestamp(const struct rl_log *log, int64_t timestamp_ms, int6
 
 /* A range of whole batches in one segment file, for sendfile(). The
  * reference keeps the file open (even if retention or truncation removes
- * it) until rl_read_release(). */
+ * it) until rl_read_release(). fd is a real file descriptor only with the
+ * default POSIX file-system table (raftlog/vfs.h); under another table it
+ * is that table's descriptor, so use rl_read_copy() there. */
 struct rl_read_ref {
 	int fd;              /* segment file descriptor, borrowed */
 	int64_t file_pos;    /* position of the first batch */
@@ -450,6 +452,10 @@ void rl_read_release(struct rl_read_ref *ref);
  * RL_ENOMEM, RL_EIO or RL_ECORRUPT (a copied batch failed its CRC). */
 int rl_read_copy(struct rl_log *log, int64_t fetch_offset, int64_t max_offset, size_t max_bytes,
 		 uint8_t **out, size_t *out_len, int64_t *next_offset);
+
+/* The file-system table under every log (replaceable, e.g. by a simulated
+ * disk) is declared in raftlog/vfs.h, part of this module's interface. */
+#include "raftlog/vfs.h"
 
 /* The Raft group driver (one libraft group over one log) is declared in
  * raftlog/group.h, part of this module's public interface. */

@@ -16,15 +16,12 @@
  * the file and position; nothing is cut. A state file saying a reset was
  * in progress, or segments below the log start (an interrupted retention),
  * are finished by deleting those segments. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "proto/proto.h"
 #include "raftlog/internal.h"
@@ -63,60 +60,81 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* What one listing of the log directory found. */
+struct listing {
+	int64_t *logs; /* bases of <base>.log files */
+	size_t n_logs;
+	size_t cap_logs;
+	int64_t *idxs; /* bases of <base>.index files */
+	size_t n_idxs;
+	size_t cap_idxs;
+	bool oom;
+};
+
+/* Appends base to a growable array; returns 0, or 1 when out of memory. */
+static int push_base(int64_t **v, size_t *n, size_t *cap, int64_t base)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap == 0 ? 16 : 2 * *cap;
+		int64_t *nv = sl_realloc(*v, ncap * sizeof(*nv));
+		if (nv == NULL) {
+			return 1;
+		}
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = base;
+	return 0;
+}
+
+static int list_cb(void *arg, const char *name)
+{
+	struct listing *l = arg;
+	int64_t base;
+	int rv = 0;
+	if (parse_name(name, "log", &base)) {
+		rv = push_base(&l->logs, &l->n_logs, &l->cap_logs, base);
+	} else if (parse_name(name, "index", &base)) {
+		rv = push_base(&l->idxs, &l->n_idxs, &l->cap_idxs, base);
+	}
+	l->oom |= rv != 0;
+	return rv;
+}
+
 /* Collects the base offsets of every <base>.log file, sorted, and removes
- * temp files and index files without a segment. */
+ * index files without a segment. (Temp files are removed by open_dir.) */
 static int list_segments(struct rl_log *log, int64_t **bases, size_t *n, struct chain *c)
 {
-	int fd = dup(log->dir_fd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		snprintf(c->err, c->err_size, "%s: opendir: %s", log->dir, strerror(errno));
-		if (fd >= 0) {
-			close(fd);
-		}
-		return RL_EIO;
+	struct listing l = {0};
+	int rv = rl__list_dir(log->dir_fd, list_cb, &l);
+	if (rv == 0 && l.logs == NULL) {
+		l.oom = push_base(&l.logs, &l.n_logs, &l.cap_logs, 0) != 0;
+		l.n_logs = 0;
 	}
-	size_t cap = 16;
-	int rv = 0;
-	*n = 0;
-	*bases = sl_malloc(cap * sizeof(**bases));
-	struct dirent *de;
-	while (*bases != NULL && (de = readdir(d)) != NULL) {
-		int64_t base;
-		if (!parse_name(de->d_name, "log", &base)) {
-			continue;
-		}
-		if (*n == cap) {
-			int64_t *nb = sl_realloc(*bases, 2 * cap * sizeof(*nb));
-			if (nb == NULL) {
-				break;
-			}
-			*bases = nb;
-			cap *= 2;
-		}
-		(*bases)[(*n)++] = base;
-	}
-	if (*bases == NULL || de != NULL) {
+	if (l.oom) {
 		rv = RL_ENOMEM;
 		snprintf(c->err, c->err_size, "%s: listing segments: out of memory", log->dir);
+	} else if (rv != 0) {
+		snprintf(c->err, c->err_size, "%s: opendir: %s", log->dir, strerror(-rv));
+		rv = RL_EIO;
 	}
-	rewinddir(d);
-	while (rv == 0 && (de = readdir(d)) != NULL) {
-		int64_t base;
-		char seg_name[64];
-		if (!parse_name(de->d_name, "index", &base)) {
-			continue;
+	if (rv != 0) {
+		sl_free(l.logs);
+		sl_free(l.idxs);
+		return rv;
+	}
+	qsort(l.logs, l.n_logs, sizeof(*l.logs), cmp_i64);
+	for (size_t i = 0; i < l.n_idxs; i++) {
+		if (bsearch(&l.idxs[i], l.logs, l.n_logs, sizeof(*l.logs), cmp_i64) == NULL) {
+			char name[64];
+			snprintf(name, sizeof(name), "%020" PRId64 ".index", l.idxs[i]);
+			rl__unlink(log->dir_fd, name);
 		}
-		snprintf(seg_name, sizeof(seg_name), "%020" PRId64 ".log", base);
-		if (faccessat(log->dir_fd, seg_name, F_OK, 0) != 0) {
-			rl__unlink(log->dir_fd, de->d_name);
-		}
 	}
-	closedir(d);
-	if (rv == 0) {
-		qsort(*bases, *n, sizeof(**bases), cmp_i64);
-	}
-	return rv;
+	sl_free(l.idxs);
+	*bases = l.logs;
+	*n = l.n_logs;
+	return 0;
 }
 
 static int unlink_segment_files(struct rl_log *log, int64_t base, struct chain *c)
@@ -346,7 +364,19 @@ static int cut_tail(struct rl__segment *seg, struct rl__scan *s, uint64_t bad_po
 static int check_last(struct rl__segment *seg, uint64_t size, struct chain *c)
 {
 	bool complete;
-	int rv = load_index(seg, size, c, &complete);
+	/* The last segment may hold writes that a killed process never synced
+	 * (they live in the page cache). Recovery adopts what it reads and
+	 * reports it durable, so make it durable first: otherwise a later
+	 * power failure loses entries Raft was told are stored. */
+	int rv = rl__fdatasync(seg->log_fd);
+	if (rv == 0) {
+		rv = rl__fdatasync(seg->index_fd);
+	}
+	if (rv != 0) {
+		snprintf(c->err, c->err_size, "segment %s: fdatasync: %s", seg->name, strerror(-rv));
+		return RL_EIO;
+	}
+	rv = load_index(seg, size, c, &complete);
 	if (rv != 0) {
 		snprintf(c->err, c->err_size, "segment %s.index: load: %s", seg->name,
 			 rl_strerror(rv));
@@ -447,8 +477,9 @@ err_after_alloc:
 
 static int open_dir(struct rl_log *log, struct chain *c)
 {
-	if (mkdir(log->dir, 0755) != 0 && errno != EEXIST) {
-		snprintf(c->err, c->err_size, "%s: mkdir: %s", log->dir, strerror(errno));
+	int rv = rl__mkdir(log->dir);
+	if (rv != 0 && rv != -EEXIST) {
+		snprintf(c->err, c->err_size, "%s: mkdir: %s", log->dir, strerror(-rv));
 		return RL_EIO;
 	}
 	log->dir_fd = rl__open(AT_FDCWD, log->dir, O_RDONLY | O_DIRECTORY);
@@ -459,6 +490,14 @@ static int open_dir(struct rl_log *log, struct chain *c)
 	if (rl__unlink(log->dir_fd, RL__STATE_TMP) != 0 ||
 	    rl__unlink(log->dir_fd, RL__VOTE_TMP) != 0) {
 		snprintf(c->err, c->err_size, "%s: removing temp files failed", log->dir);
+		return RL_EIO;
+	}
+	/* A process that died between a rename, create or unlink and its
+	 * directory fsync left names that only the page cache holds; recovery
+	 * is about to trust them, so they must survive a power failure. */
+	rv = rl__fsync_dir(log->dir_fd);
+	if (rv != 0) {
+		snprintf(c->err, c->err_size, "%s: fsync directory: %s", log->dir, strerror(-rv));
 		return RL_EIO;
 	}
 	return 0;

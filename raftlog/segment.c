@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "raftlog/internal.h"
 
@@ -33,12 +32,8 @@ void rl__segment_unref(struct rl__segment *seg)
 	if (atomic_fetch_sub(&seg->refs, 1) != 1) {
 		return;
 	}
-	if (seg->log_fd >= 0) {
-		close(seg->log_fd);
-	}
-	if (seg->index_fd >= 0) {
-		close(seg->index_fd);
-	}
+	rl__close(seg->log_fd);
+	rl__close(seg->index_fd);
 	sl_free(seg->recs);
 	sl_free(seg);
 }
