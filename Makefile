@@ -63,7 +63,11 @@ PROGS     := $(patsubst %.c,$(BUILD)/%,$(PROG_SRCS))
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBS)
 	$(CC) $(SAN) -o $@ $< $(LIBS) $(LDLIBS_ALL)
 
-all: $(BUILD)/test_unit $(PROGS)
+# The broker.
+$(BUILD)/stretchlogd: $(BUILD)/server/main.o $(LIBS)
+	$(CC) $(SAN) -o $@ $< $(LIBS) $(LDLIBS_ALL)
+
+all: $(BUILD)/test_unit $(PROGS) $(BUILD)/stretchlogd
 
 deps:
 	@bash scripts/deps.sh

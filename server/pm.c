@@ -351,6 +351,9 @@ int sd_pm_open_partition(struct sd_pm *pm, const struct sd_part_opts *opts, stru
 	if (opts->election_timeout_ms != 0) {
 		p->gcfg.election_timeout_ms = opts->election_timeout_ms;
 	}
+	if (opts->snapshot_threshold != 0) {
+		p->gcfg.snapshot_threshold = opts->snapshot_threshold;
+	}
 	int rv = open_log(p, errmsg, errmsg_size);
 	if (rv != 0) {
 		sl_free(p);

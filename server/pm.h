@@ -91,6 +91,7 @@ struct sd_part_opts {
 	const uint64_t *voters;     /* bootstrap voters (copied), or NULL */
 	unsigned n_voters;
 	unsigned election_timeout_ms; /* 0: the template's */
+	unsigned snapshot_threshold;  /* 0: the template's */
 };
 
 /* Opens a partition. Returns 0 (and *out, owned by the manager), RL_EINVAL

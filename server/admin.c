@@ -1,0 +1,306 @@
+/* Admin HTTP endpoints of stretchlogd: GET /metrics (Prometheus text) and
+ * GET /v1/status (JSON), on admin.listener.
+ *
+ * Metrics: Kafka requests and their latency per API (observed by the Kafka
+ * listener), bytes in and out, partitions hosted, partitions led,
+ * under-replicated partitions and per-follower lag (from the leaders' Raft
+ * progress), high watermark per partition, transport counters. Gauges that
+ * read live state are computed at scrape time by collect callbacks, so the
+ * hot paths only bump counters. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/sl_common.h"
+#include "server/http.h"
+#include "server/kafka_conn.h"
+#include "server/kh.h"
+#include "server/metrics.h"
+
+struct admin {
+	struct sd_broker *b;
+	struct sd_http http;
+	struct sd_metric *requests, *latency, *bytes_in, *bytes_out;
+};
+
+static struct admin g_admin;
+
+static const char *api_name(int16_t key)
+{
+	const struct kmsg_api *a = kmsg_api_lookup(key);
+	return a != NULL ? a->name : "unknown";
+}
+
+static void observe(void *ctx, const struct sk_observation *o)
+{
+	struct admin *a = ctx;
+	const char *labels[1] = {api_name(o->api_key)};
+	sd_counter_inc(sd_metric_series(a->requests, labels));
+	sd_histogram_observe(sd_metric_series(a->latency, labels), (double)o->duration_ns / 1e9);
+	sd_counter_add(sd_metric_series(a->bytes_in, labels), o->bytes_in);
+	sd_counter_add(sd_metric_series(a->bytes_out, labels), o->bytes_out);
+}
+
+/* ---- Scrape-time gauges ------------------------------------------------------ */
+
+struct walk {
+	struct sd_metric_emitter *e;
+	int kind;
+	double hosted, leaders, under;
+};
+
+enum { W_COUNTS, W_LAG, W_HWM };
+
+static void walk_part(struct sd_part *p, void *arg)
+{
+	struct walk *w = arg;
+	struct sd_partition *sp = sd_part_data(p);
+	struct rl_group *g = sd_part_group(p);
+	if (sp == NULL || g == NULL) {
+		return;
+	}
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	char part[16];
+	snprintf(part, sizeof(part), "%d", sp->index);
+	if (w->kind == W_HWM) {
+		const char *l[2] = {sp->topic, part};
+		sd_metric_emit(w->e, l, (double)st.hwm);
+		return;
+	}
+	w->hosted++;
+	if (st.role != RAFT_LEADER) {
+		return;
+	}
+	w->leaders++;
+	struct rl_group_progress pr[SD_CTL_REPLICAS_MAX * 2];
+	unsigned n = rl_group_progress(g, pr, SD_CTL_REPLICAS_MAX * 2);
+	bool under = false;
+	for (unsigned i = 0; i < n && i < SD_CTL_REPLICAS_MAX * 2; i++) {
+		uint64_t lag = st.last_index > pr[i].match_index ? st.last_index - pr[i].match_index : 0;
+		if (pr[i].id == (uint64_t)sp->b->id) {
+			continue;
+		}
+		under |= pr[i].role == RAFT_VOTER && lag > 1024;
+		if (w->kind == W_LAG) {
+			char follower[24];
+			snprintf(follower, sizeof(follower), "%llu", (unsigned long long)pr[i].id);
+			const char *l[3] = {sp->topic, part, follower};
+			sd_metric_emit(w->e, l, (double)lag);
+		}
+	}
+	w->under += under;
+}
+
+static void collect_counts(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct walk w = {.e = e, .kind = W_COUNTS};
+	sd_pm_foreach(a->b->pm, walk_part, &w);
+	const char *l1[1] = {"hosted"}, *l2[1] = {"leader"}, *l3[1] = {"under_replicated"};
+	sd_metric_emit(e, l1, w.hosted);
+	sd_metric_emit(e, l2, w.leaders);
+	sd_metric_emit(e, l3, w.under);
+}
+
+static void collect_lag(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct walk w = {.e = e, .kind = W_LAG};
+	sd_pm_foreach(a->b->pm, walk_part, &w);
+}
+
+static void collect_hwm(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct walk w = {.e = e, .kind = W_HWM};
+	sd_pm_foreach(a->b->pm, walk_part, &w);
+}
+
+static void collect_transport(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sl_transport_stats s;
+	sl_transport_stats(&a->b->transport, &s);
+	const char *l[1];
+	l[0] = "sent";
+	sd_metric_emit(e, l, (double)s.bytes_sent);
+	l[0] = "received";
+	sd_metric_emit(e, l, (double)s.bytes_received);
+}
+
+static void collect_controller(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	sd_metric_emit(e, NULL, sd_controller_leader(a->b) == a->b->id ? 1 : 0);
+}
+
+static int reg(struct sd_metrics *m, const char *name, const char *help, enum sd_metric_type type,
+	       const char *const *labels, int n, sd_metric_collect_fn fn, void *data,
+	       struct sd_metric **out)
+{
+	struct sd_metric_desc d = {
+		.name = name, .help = help, .type = type, .label_names = labels, .n_labels = n,
+		.collect = fn, .collect_data = data,
+	};
+	if (type == SD_METRIC_HISTOGRAM) {
+		d.buckets = sd_metrics_latency_seconds_buckets;
+		d.n_buckets = sd_metrics_latency_seconds_buckets_count;
+	}
+	struct sd_metric *tmp;
+	int rv = sd_metrics_register(m, &d, out ? out : &tmp);
+	if (rv != 0) {
+		fprintf(stderr, "stretchlogd: metrics: %s\n", sd_metrics_errmsg(m));
+	}
+	return rv;
+}
+
+static int register_metrics(struct admin *a)
+{
+	static const char *api[1] = {"api"};
+	static const char *kind[1] = {"kind"};
+	static const char *dir[1] = {"direction"};
+	static const char *tp[2] = {"topic", "partition"};
+	static const char *tpf[3] = {"topic", "partition", "follower"};
+	struct sd_metrics *m = a->b->metrics;
+	return reg(m, "stretchlog_kafka_requests_total", "Kafka requests handled, by API",
+		   SD_METRIC_COUNTER, api, 1, NULL, NULL, &a->requests) ||
+	       reg(m, "stretchlog_kafka_request_seconds", "Kafka request latency, by API",
+		   SD_METRIC_HISTOGRAM, api, 1, NULL, NULL, &a->latency) ||
+	       reg(m, "stretchlog_kafka_bytes_in_total", "Kafka request bytes received, by API",
+		   SD_METRIC_COUNTER, api, 1, NULL, NULL, &a->bytes_in) ||
+	       reg(m, "stretchlog_kafka_bytes_out_total", "Kafka response bytes sent, by API",
+		   SD_METRIC_COUNTER, api, 1, NULL, NULL, &a->bytes_out) ||
+	       reg(m, "stretchlog_partitions", "Partitions hosted, led and under-replicated",
+		   SD_METRIC_GAUGE, kind, 1, collect_counts, a, NULL) ||
+	       reg(m, "stretchlog_follower_lag_entries",
+		   "Raft entries each follower is behind the leader", SD_METRIC_GAUGE, tpf, 3,
+		   collect_lag, a, NULL) ||
+	       reg(m, "stretchlog_partition_high_watermark", "High watermark per partition",
+		   SD_METRIC_GAUGE, tp, 2, collect_hwm, a, NULL) ||
+	       reg(m, "stretchlog_rpc_bytes_total", "Inter-broker bytes", SD_METRIC_COUNTER, dir,
+		   1, collect_transport, a, NULL) ||
+	       reg(m, "stretchlog_controller_leader", "1 if this broker leads the controller",
+		   SD_METRIC_GAUGE, NULL, 0, collect_controller, a, NULL);
+}
+
+/* ---- Routes ---------------------------------------------------------------- */
+
+static void get_metrics(const struct sd_http_request *req, struct sd_http_response *resp,
+			void *data)
+{
+	(void)req;
+	struct admin *a = data;
+	sd_http_response_type(resp, SD_METRICS_CONTENT_TYPE);
+	if (sd_metrics_render(a->b->metrics, &resp->body) != 0) {
+		sd_http_response_error(resp, 500, "metrics do not fit");
+	}
+}
+
+static void status_part(struct sd_part *p, void *arg)
+{
+	struct sd_json *j = arg;
+	struct sd_partition *sp = sd_part_data(p);
+	struct rl_group *g = sd_part_group(p);
+	if (sp == NULL || g == NULL) {
+		return;
+	}
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	sd_json_object_begin(j);
+	sd_json_kv_str(j, "topic", sp->topic);
+	sd_json_kv_int(j, "partition", sp->index);
+	sd_json_kv_uint(j, "group", sp->group_id);
+	sd_json_kv_str(j, "role", st.role == RAFT_LEADER ? "leader" : "follower");
+	sd_json_kv_uint(j, "term", st.term);
+	sd_json_kv_int(j, "leader", st.role == RAFT_LEADER ? sp->b->id : (int64_t)st.leader_id);
+	sd_json_kv_int(j, "high_watermark", st.hwm);
+	sd_json_kv_int(j, "log_start_offset", st.start_offset);
+	sd_json_kv_int(j, "log_end_offset", st.next_offset);
+	sd_json_object_end(j);
+}
+
+static void get_status(const struct sd_http_request *req, struct sd_http_response *resp,
+		       void *data)
+{
+	(void)req;
+	struct admin *a = data;
+	struct sd_broker *b = a->b;
+	const struct sd_ctl_state *s = sd_controller_state(b);
+	struct sd_json j;
+	sd_http_response_type(resp, "application/json");
+	sd_json_init(&j, &resp->body);
+	sd_json_object_begin(&j);
+	sd_json_kv_int(&j, "node_id", b->id);
+	sd_json_kv_str(&j, "region", b->region);
+	sd_json_kv_str(&j, "rack", b->rack);
+	sd_json_kv_str(&j, "cluster_id", b->cluster_id);
+	sd_json_kv_int(&j, "controller_leader", sd_controller_leader(b));
+	sd_json_kv_uint(&j, "controller_applied_index", sd_ctl_state_applied_index(s));
+	sd_json_key(&j, "brokers");
+	sd_json_array_begin(&j);
+	for (int32_t i = 0; i < sd_ctl_state_broker_count(s); i++) {
+		const struct sd_ctl_broker *br = sd_ctl_state_broker_at(s, i);
+		sd_json_object_begin(&j);
+		sd_json_kv_int(&j, "id", br->id);
+		sd_json_kv_str(&j, "region", br->region);
+		sd_json_kv_str(&j, "rack", br->rack);
+		sd_json_kv_str(&j, "host", br->kafka.host);
+		sd_json_kv_int(&j, "port", br->kafka.port);
+		sd_json_object_end(&j);
+	}
+	sd_json_array_end(&j);
+	sd_json_key(&j, "topics");
+	sd_json_array_begin(&j);
+	for (int32_t i = 0; i < sd_ctl_state_topic_count(s); i++) {
+		const struct sd_ctl_topic *t = sd_ctl_state_topic_at(s, i);
+		sd_json_object_begin(&j);
+		sd_json_kv_str(&j, "name", t->name);
+		sd_json_kv_int(&j, "partitions", t->n_partitions);
+		sd_json_kv_int(&j, "replication_factor", t->replication_factor);
+		sd_json_object_end(&j);
+	}
+	sd_json_array_end(&j);
+	sd_json_key(&j, "partitions");
+	sd_json_array_begin(&j);
+	sd_pm_foreach(b->pm, status_part, &j);
+	sd_json_array_end(&j);
+	sd_json_object_end(&j);
+}
+
+int sd_admin_start(struct sd_broker *b)
+{
+	struct admin *a = &g_admin;
+	a->b = b;
+	if (sd_metrics_new(&b->metrics) != 0 || register_metrics(a) != 0) {
+		return -1;
+	}
+	sk_server_set_observer(b->kafka, observe, a);
+	struct sd_endpoint ep;
+	sd_config_endpoint(b->cfg, "admin.listener", &ep);
+	if (sd_http_init(&a->http, b->loop, NULL) != 0 ||
+	    sd_http_route(&a->http, "GET", "/metrics", get_metrics, a) != 0 ||
+	    sd_http_route(&a->http, "GET", "/v1/status", get_status, a) != 0) {
+		fprintf(stderr, "stretchlogd: admin http: setup failed\n");
+		return -1;
+	}
+	if (sd_http_listen(&a->http, ep.wildcard ? "" : ep.host, ep.port) != 0) {
+		fprintf(stderr, "stretchlogd: admin.listener: %s\n", sd_http_errmsg(&a->http));
+		return -1;
+	}
+	b->http = &a->http;
+	return 0;
+}
+
+void sd_admin_stop(struct sd_broker *b)
+{
+	if (b->http != NULL) {
+		sd_http_close(b->http, NULL);
+		b->http = NULL;
+	}
+}
+
+void sd_admin_free(struct sd_broker *b)
+{
+	sd_metrics_free(b->metrics);
+	b->metrics = NULL;
+}

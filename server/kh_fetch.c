@@ -1,0 +1,537 @@
+/* Kafka Fetch (v4-11) with long polling, and ListOffsets (v1-3).
+ *
+ * Happy path (Fetch): for each requested partition this broker leads, whole
+ * committed batches from the fetch offset up to the high watermark are
+ * located with rl_read_range() and sent straight from the segment file
+ * (sendfile through sk_respond_raw: the bytes on disk are the bytes on the
+ * wire). If fewer than MinBytes are available the request waits on every
+ * partition it names until data arrives (the partition's high watermark
+ * moves) or MaxWaitMs passes, then is evaluated once more and answered. The
+ * last stable offset is the high watermark (no transactions).
+ * Failure modes: a partition not led here gets NOT_LEADER_OR_FOLLOWER (the
+ * client refreshes its metadata), an unknown one UNKNOWN_TOPIC_OR_PARTITION,
+ * an offset outside [log start, high watermark] OFFSET_OUT_OF_RANGE, a stale
+ * or future leader epoch FENCED/UNKNOWN_LEADER_EPOCH. A connection closed
+ * while a fetch waits releases it at once. */
+#include <string.h>
+
+#include "common/sl_common.h"
+#include "proto/proto.h"
+#include "server/kh.h"
+
+#define FETCH_PARTS_MAX 10000
+#define FETCH_WAIT_MS_MAX 300000
+
+struct fetch;
+
+/* A fetch waiting on one partition (linked into sd_partition.waiters). */
+struct sd_fetch_wait {
+	struct fetch *f;
+	struct sd_partition *sp;
+	struct sd_fetch_wait *prev, *next;
+};
+
+struct fpart {
+	int32_t topic; /* index into the request's topics */
+	int32_t partition;
+	int16_t error;
+	int64_t hwm, start;
+	struct rl_read_ref ref;
+};
+
+struct fetch {
+	struct sk_request *req;
+	struct sd_broker *b;
+	struct fpart *parts;
+	int32_t n_parts;
+	struct sd_fetch_wait *waits;
+	int32_t n_waits;
+	uv_timer_t timer;
+	bool waiting, answered, timer_live;
+	uint8_t *body;
+	size_t body_len, body_cap;
+};
+
+/* ---- Waiting -------------------------------------------------------------- */
+
+static void unlink_waits(struct fetch *f)
+{
+	for (int32_t i = 0; i < f->n_waits; i++) {
+		struct sd_fetch_wait *w = &f->waits[i];
+		if (w->sp == NULL) {
+			continue;
+		}
+		if (w->prev != NULL) {
+			w->prev->next = w->next;
+		} else {
+			w->sp->waiters = w->next;
+		}
+		if (w->next != NULL) {
+			w->next->prev = w->prev;
+		}
+		w->sp = NULL;
+	}
+	f->n_waits = 0;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	for (int32_t i = 0; i < f->n_parts; i++) {
+		rl_read_release(&f->parts[i].ref);
+	}
+	sl_free(f->parts);
+	sl_free(f->waits);
+	sl_free(f->body);
+	sl_free(f);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	fetch_free(h->data);
+}
+
+static void fetch_done(void *data, int status)
+{
+	(void)status;
+	struct fetch *f = data;
+	if (f->timer_live) {
+		uv_close((uv_handle_t *)&f->timer, timer_closed);
+	} else {
+		fetch_free(f);
+	}
+}
+
+static bool evaluate(struct fetch *f, bool final);
+
+static void wake(struct fetch *f)
+{
+	if (!f->waiting || f->answered) {
+		return;
+	}
+	unlink_waits(f);
+	(void)evaluate(f, false);
+}
+
+static bool still_waiting_on(const struct sd_partition *p, const struct fetch *f)
+{
+	for (const struct sd_fetch_wait *w = p->waiters; w != NULL; w = w->next) {
+		if (w->f == f) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void sd_kh_fetch_wake(struct sd_partition *p)
+{
+	/* Collect first: evaluating relinks fetches that keep waiting, and may
+	 * release others, so each is checked again before it is woken. */
+	size_t n = 0;
+	for (struct sd_fetch_wait *w = p->waiters; w != NULL; w = w->next) {
+		n++;
+	}
+	if (n == 0) {
+		return;
+	}
+	struct fetch **list = sl_malloc(n * sizeof(*list));
+	if (list == NULL) {
+		return; /* they answer at MaxWaitMs */
+	}
+	size_t k = 0;
+	for (struct sd_fetch_wait *w = p->waiters; w != NULL; w = w->next) {
+		list[k++] = w->f;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (still_waiting_on(p, list[i])) {
+			wake(list[i]);
+		}
+	}
+	sl_free(list);
+}
+
+void sd_kh_fetch_drop_all(struct sd_partition *p)
+{
+	while (p->waiters != NULL) {
+		struct fetch *f = p->waiters->f;
+		unlink_waits(f);
+		if (f->waiting && !f->answered) {
+			uv_timer_stop(&f->timer);
+			/* The partition is going away: answer from what is left. */
+			evaluate(f, true);
+		}
+	}
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct fetch *f = t->data;
+	unlink_waits(f);
+	evaluate(f, true);
+}
+
+static void on_cancel(struct sk_request *req)
+{
+	struct fetch *f = req->data;
+	if (f->waiting && !f->answered) {
+		uv_timer_stop(&f->timer);
+		unlink_waits(f);
+		evaluate(f, true);
+	}
+}
+
+/* ---- Reading ---------------------------------------------------------------- */
+
+static void read_partition(struct fetch *f, struct fpart *fp,
+			   const struct kmsg_fetch_request_fetch_partition *rp, const char *topic,
+			   size_t budget)
+{
+	struct sd_broker *b = f->b;
+	rl_read_release(&fp->ref);
+	fp->error = 0;
+	fp->hwm = fp->start = -1;
+	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
+	if (t == NULL || rp->partition < 0 || rp->partition >= t->n_partitions) {
+		fp->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
+	struct sd_partition *sp = sd_partition_find(b, topic, rp->partition);
+	struct rl_group *g = sp ? sd_part_group(sp->part) : NULL;
+	struct rl_group_status st;
+	if (g != NULL) {
+		rl_group_get_status(g, &st);
+	}
+	if (g == NULL || st.role != RAFT_LEADER) {
+		fp->error = KE_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (f->req->api_version >= 9 && rp->current_leader_epoch >= 0) {
+		if ((uint64_t)rp->current_leader_epoch < st.term) {
+			fp->error = KE_FENCED_LEADER_EPOCH;
+			return;
+		}
+		if ((uint64_t)rp->current_leader_epoch > st.term) {
+			fp->error = KE_UNKNOWN_LEADER_EPOCH;
+			return;
+		}
+	}
+	fp->hwm = st.hwm;
+	fp->start = st.start_offset;
+	if (rp->fetch_offset < st.start_offset || rp->fetch_offset > st.hwm) {
+		fp->error = KE_OFFSET_OUT_OF_RANGE;
+		return;
+	}
+	if (rp->fetch_offset == st.hwm || budget == 0) {
+		return;
+	}
+	size_t max = rp->partition_max_bytes > 0 ? (size_t)rp->partition_max_bytes : 1;
+	if (max > budget) {
+		max = budget;
+	}
+	int rv = rl_read_range(sd_part_log(sp->part), rp->fetch_offset, st.hwm, max, &fp->ref);
+	if (rv != 0) {
+		fp->error = sd_kafka_err_from_rl(rv);
+	}
+}
+
+/* Reads every partition; returns the bytes of records found. */
+static size_t read_all(struct fetch *f, bool *any_error)
+{
+	const struct kmsg_fetch_request *r = f->req->body;
+	size_t total = 0;
+	size_t max_total = r->max_bytes > 0 ? (size_t)r->max_bytes : SIZE_MAX;
+	int32_t k = 0;
+	*any_error = false;
+	for (int32_t i = 0; i < r->topics.count; i++) {
+		const struct kmsg_fetch_request_fetch_topic *t = &r->topics.items[i];
+		char topic[SD_CTL_TOPIC_NAME_MAX + 1];
+		bool ok = sd_kstr_copy(&t->topic, topic, sizeof(topic));
+		for (int32_t j = 0; j < t->partitions.count; j++, k++) {
+			struct fpart *fp = &f->parts[k];
+			fp->topic = i;
+			fp->partition = t->partitions.items[j].partition;
+			if (!ok) {
+				rl_read_release(&fp->ref);
+				fp->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
+				fp->hwm = fp->start = -1;
+			} else {
+				/* The first partition with data may exceed max_bytes, as in Kafka. */
+				size_t budget = total == 0 ? SIZE_MAX : (total < max_total ? max_total - total : 0);
+				read_partition(f, fp, &t->partitions.items[j], topic, budget);
+			}
+			total += fp->ref.len;
+			*any_error |= fp->error != 0;
+		}
+	}
+	return total;
+}
+
+/* ---- Encoding -------------------------------------------------------------- */
+
+static void put(struct fetch *f, const void *p, size_t n)
+{
+	if (f->body_len + n > f->body_cap) {
+		size_t cap = f->body_cap ? f->body_cap * 2 : 1024;
+		while (cap < f->body_len + n) {
+			cap *= 2;
+		}
+		uint8_t *nb = sl_realloc(f->body, cap);
+		SL_ASSERT(nb != NULL);
+		f->body = nb;
+		f->body_cap = cap;
+	}
+	memcpy(f->body + f->body_len, p, n);
+	f->body_len += n;
+}
+
+static void put16(struct fetch *f, int16_t v)
+{
+	uint8_t b[2];
+	kp_put_u16(b, (uint16_t)v);
+	put(f, b, 2);
+}
+
+static void put32(struct fetch *f, int32_t v)
+{
+	uint8_t b[4];
+	kp_put_u32(b, (uint32_t)v);
+	put(f, b, 4);
+}
+
+static void put64(struct fetch *f, int64_t v)
+{
+	uint8_t b[8];
+	kp_put_u64(b, (uint64_t)v);
+	put(f, b, 8);
+}
+
+/* Encodes the body and sends it, records as file ranges. */
+static void respond(struct fetch *f)
+{
+	const struct kmsg_fetch_request *r = f->req->body;
+	int16_t v = f->req->api_version;
+	/* Segment boundaries: (offset into body, file part index or -1). */
+	size_t *cut = sl_calloc((size_t)f->n_parts + 1, sizeof(*cut));
+	SL_ASSERT(cut != NULL);
+	put32(f, 0); /* throttle_time_ms */
+	if (v >= 7) {
+		put16(f, 0); /* error_code */
+		put32(f, 0); /* session_id: sessions are not used */
+	}
+	put32(f, r->topics.count);
+	int32_t k = 0;
+	for (int32_t i = 0; i < r->topics.count; i++) {
+		const struct kmsg_fetch_request_fetch_topic *t = &r->topics.items[i];
+		put16(f, (int16_t)t->topic.len);
+		put(f, t->topic.ptr, (size_t)t->topic.len);
+		put32(f, t->partitions.count);
+		for (int32_t j = 0; j < t->partitions.count; j++, k++) {
+			struct fpart *fp = &f->parts[k];
+			put32(f, fp->partition);
+			put16(f, fp->error);
+			put64(f, fp->hwm);
+			put64(f, fp->hwm); /* last_stable_offset */
+			if (v >= 5) {
+				put64(f, fp->start);
+			}
+			put32(f, 0); /* aborted_transactions: none */
+			if (v >= 11) {
+				put32(f, -1); /* preferred_read_replica */
+			}
+			put32(f, (int32_t)fp->ref.len);
+			cut[k] = f->body_len;
+		}
+	}
+	struct sk_segment *segs = sl_calloc(2 * (size_t)f->n_parts + 1, sizeof(*segs));
+	SL_ASSERT(segs != NULL);
+	size_t n = 0, from = 0;
+	for (int32_t p = 0; p < f->n_parts; p++) {
+		if (f->parts[p].ref.len == 0) {
+			continue;
+		}
+		segs[n++] = sk_segment_mem(f->body + from, cut[p] - from);
+		segs[n++] = sk_segment_file(f->parts[p].ref.fd, f->parts[p].ref.file_pos,
+					    f->parts[p].ref.len);
+		from = cut[p];
+	}
+	segs[n++] = sk_segment_mem(f->body + from, f->body_len - from);
+	f->answered = true;
+	int rv = sk_respond_raw(f->req, segs, n, fetch_done, f);
+	sl_free(segs);
+	sl_free(cut);
+	if (rv != 0) {
+		fetch_done(f, rv);
+	}
+}
+
+/* Answers if enough data (or final); else waits. Returns true if answered. */
+static bool evaluate(struct fetch *f, bool final)
+{
+	const struct kmsg_fetch_request *r = f->req->body;
+	bool any_error;
+	size_t total = read_all(f, &any_error);
+	size_t min = r->min_bytes > 0 ? (size_t)r->min_bytes : 0;
+	if (final || any_error || total >= min || r->max_wait_ms <= 0 ||
+	    f->req->closed || f->b->stopping) {
+		f->waiting = false;
+		if (f->timer_live) {
+			uv_timer_stop(&f->timer);
+		}
+		respond(f);
+		return true;
+	}
+	/* Wait on every partition named. */
+	int32_t k = 0;
+	for (int32_t i = 0; i < r->topics.count; i++) {
+		char topic[SD_CTL_TOPIC_NAME_MAX + 1];
+		if (!sd_kstr_copy(&r->topics.items[i].topic, topic, sizeof(topic))) {
+			continue;
+		}
+		for (int32_t j = 0; j < r->topics.items[i].partitions.count; j++) {
+			struct sd_partition *sp =
+				sd_partition_find(f->b, topic, r->topics.items[i].partitions.items[j].partition);
+			if (sp == NULL) {
+				continue;
+			}
+			struct sd_fetch_wait *w = &f->waits[k++];
+			w->f = f;
+			w->sp = sp;
+			w->prev = NULL;
+			w->next = sp->waiters;
+			if (sp->waiters != NULL) {
+				sp->waiters->prev = w;
+			}
+			sp->waiters = w;
+		}
+	}
+	f->n_waits = k;
+	if (!f->waiting) {
+		f->waiting = true;
+		uint64_t wait = (uint64_t)r->max_wait_ms;
+		uv_timer_start(&f->timer, on_timeout, wait > FETCH_WAIT_MS_MAX ? FETCH_WAIT_MS_MAX : wait,
+			       0);
+	}
+	return false;
+}
+
+static void handle_fetch(void *ctx, struct sk_request *req)
+{
+	struct sd_broker *b = ctx;
+	const struct kmsg_fetch_request *r = req->body;
+	int64_t n = 0;
+	for (int32_t i = 0; i < r->topics.count; i++) {
+		n += r->topics.items[i].partitions.count;
+	}
+	if (n > FETCH_PARTS_MAX) {
+		sk_respond_error(req, KE_INVALID_REQUEST);
+		return;
+	}
+	struct fetch *f = sl_calloc(1, sizeof(*f));
+	if (f != NULL) {
+		f->parts = sl_calloc((size_t)n + 1, sizeof(*f->parts));
+		f->waits = sl_calloc((size_t)n + 1, sizeof(*f->waits));
+	}
+	if (f == NULL || f->parts == NULL || f->waits == NULL) {
+		if (f != NULL) {
+			fetch_free(f);
+		}
+		sk_respond_error(req, KE_REQUEST_TIMED_OUT);
+		return;
+	}
+	f->req = req;
+	f->b = b;
+	f->n_parts = (int32_t)n;
+	req->data = f;
+	uv_timer_init(b->loop, &f->timer);
+	f->timer.data = f;
+	f->timer_live = true;
+	sk_request_on_cancel(req, on_cancel);
+	evaluate(f, false);
+}
+
+/* ---- ListOffsets ------------------------------------------------------------- */
+
+static void list_partition(struct sd_broker *b, const char *topic,
+			   const struct kmsg_list_offsets_request_list_offsets_partition *rp,
+			   struct kmsg_list_offsets_response_list_offsets_partition_response *out)
+{
+	out->partition_index = rp->partition_index;
+	out->timestamp = -1;
+	out->offset = -1;
+	out->leader_epoch = -1;
+	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
+	if (t == NULL || rp->partition_index < 0 || rp->partition_index >= t->n_partitions) {
+		out->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
+	struct sd_partition *sp = sd_partition_find(b, topic, rp->partition_index);
+	struct rl_group *g = sp ? sd_part_group(sp->part) : NULL;
+	struct rl_group_status st;
+	if (g != NULL) {
+		rl_group_get_status(g, &st);
+	}
+	if (g == NULL || st.role != RAFT_LEADER) {
+		out->error_code = KE_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (rp->timestamp == -2) {
+		out->offset = st.start_offset;
+	} else if (rp->timestamp == -1) {
+		out->offset = st.hwm;
+	} else {
+		int64_t off;
+		if (rl_offset_for_timestamp(sd_part_log(sp->part), rp->timestamp, &off) == 0 &&
+		    off < st.hwm) {
+			out->offset = off;
+			out->timestamp = rp->timestamp;
+		}
+	}
+}
+
+static void handle_list_offsets(void *ctx, struct sk_request *req)
+{
+	struct sd_broker *b = ctx;
+	const struct kmsg_list_offsets_request *r = req->body;
+	struct kmsg_list_offsets_response resp;
+	kmsg_api_lookup(KMSG_API_LIST_OFFSETS)->response_init(&resp);
+	resp.topics.count = r->topics.count;
+	resp.topics.items =
+		kmsg_arena_alloc(req->arena, (size_t)(r->topics.count + 1) * sizeof(*resp.topics.items));
+	if (resp.topics.items == NULL) {
+		sk_respond_error(req, KE_REQUEST_TIMED_OUT);
+		return;
+	}
+	for (int32_t i = 0; i < r->topics.count; i++) {
+		const struct kmsg_list_offsets_request_list_offsets_topic *t = &r->topics.items[i];
+		struct kmsg_list_offsets_response_list_offsets_topic_response *rt = &resp.topics.items[i];
+		kmsg_list_offsets_response_list_offsets_topic_response_init(rt);
+		rt->name = t->name;
+		rt->partitions.count = t->partitions.count;
+		rt->partitions.items = kmsg_arena_alloc(
+			req->arena, (size_t)(t->partitions.count + 1) * sizeof(*rt->partitions.items));
+		if (rt->partitions.items == NULL) {
+			sk_respond_error(req, KE_REQUEST_TIMED_OUT);
+			return;
+		}
+		char topic[SD_CTL_TOPIC_NAME_MAX + 1];
+		bool ok = sd_kstr_copy(&t->name, topic, sizeof(topic));
+		for (int32_t j = 0; j < t->partitions.count; j++) {
+			struct kmsg_list_offsets_response_list_offsets_partition_response *out =
+				&rt->partitions.items[j];
+			kmsg_list_offsets_response_list_offsets_partition_response_init(out);
+			if (!ok) {
+				out->partition_index = t->partitions.items[j].partition_index;
+				out->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+				out->offset = out->timestamp = -1;
+				continue;
+			}
+			list_partition(b, topic, &t->partitions.items[j], out);
+		}
+	}
+	sk_respond(req, &resp);
+}
+
+void sd_kh_fetch_register(struct sd_broker *b)
+{
+	sk_server_set_handler(b->kafka, KMSG_API_FETCH, handle_fetch, b);
+	sk_server_set_handler(b->kafka, KMSG_API_LIST_OFFSETS, handle_list_offsets, b);
+}
