@@ -73,7 +73,7 @@ static void sync_data(struct rl_writer *w)
 			continue;
 		}
 		seg->w_data_dirty = false;
-		if (seg->w_log->w_failed) {
+		if (seg->w_log->w_failed || w->cfg.no_sync) {
 			continue;
 		}
 		int rv = rl__fdatasync(seg->log_fd);
@@ -122,7 +122,7 @@ static void sync_rest(struct rl_writer *w)
 			continue;
 		}
 		seg->w_index_dirty = false;
-		int rv = seg->w_log->w_failed ? 0 : rl__fdatasync(seg->index_fd);
+		int rv = seg->w_log->w_failed || w->cfg.no_sync ? 0 : rl__fdatasync(seg->index_fd);
 		if (rv != 0) {
 			fail_log(seg->w_log, "segment %s.index: fdatasync: %s", seg->name,
 				 strerror(-rv));

@@ -153,6 +153,11 @@ struct rl_writer_config {
 	uint32_t queue_ops_max;
 	/* Batch bytes queued and not yet completed, over all logs. */
 	uint64_t queue_bytes_max;
+	/* Skip the fdatasync of segment data and index files (term/vote and
+	 * directory syncs still happen). Appends then count as durable once
+	 * written: a machine crash can lose them. For tests and benchmarks
+	 * (log.flush.fsync.enable=false). */
+	bool no_sync;
 };
 
 /* Fills cfg with defaults: thread mode, 65536 ops, 512 MiB. */

@@ -364,6 +364,7 @@ static int start_pm(struct sd_broker *b)
 	pc.group.snapshot_trailing =
 		(unsigned)sd_config_int(b->cfg, "raft.snapshot.trailing.entries");
 	pc.group.max_inflight_entries = (unsigned)sd_config_int(b->cfg, "raft.max.inflight.entries");
+	pc.no_sync = !sd_config_bool(b->cfg, "log.flush.fsync.enable");
 	struct sd_pm_callbacks cbs = {
 		.data = b,
 		.role_changed = on_role,

@@ -242,6 +242,7 @@ int sd_pm_create(uv_loop_t *loop, struct sl_transport *t, const struct sd_pm_con
 	}
 	struct rl_writer_config wc;
 	rl_writer_config_default(&wc);
+	wc.no_sync = cfg->no_sync;
 	int rv = rl_writer_create(loop, &wc, &pm->writer);
 	if (rv != 0) {
 		goto err_after_buckets;

@@ -67,6 +67,7 @@ struct sd_pm_config {
 	uint64_t segment_bytes_max;
 	uint32_t batch_bytes_max;
 	uint32_t wheel_tick_ms;
+	bool no_sync;                     /* log.flush.fsync.enable=false */
 	uint32_t partitions_max;
 };
 
