@@ -158,6 +158,92 @@ static int16_t validate(const uint8_t *p, size_t len, size_t max_bytes, int *n_b
 	return KE_NONE;
 }
 
+/* min.insync.replicas: voters in contact with the leader (itself
+ * included) within one election timeout. */
+static bool enough_insync(struct sd_broker *b, const struct sd_ctl_topic *t, struct rl_group *g,
+			  const struct rl_group_status *st)
+{
+	const char *v = sd_ctl_topic_config(t, "min.insync.replicas");
+	int64_t min = v ? strtoll(v, NULL, 10) : sd_config_int(b->cfg, "min.insync.replicas");
+	if (min <= 1) {
+		return true;
+	}
+	struct rl_group_progress pr[SD_CTL_REPLICAS_MAX * 2];
+	unsigned n = rl_group_progress(g, pr, SD_CTL_REPLICAS_MAX * 2);
+	uint64_t now = uv_now(b->loop);
+	uint64_t window = (uint64_t)sd_config_int(b->cfg, "raft.election.timeout.ms");
+	int64_t in = 0;
+	for (unsigned i = 0; i < n && i < SD_CTL_REPLICAS_MAX * 2; i++) {
+		if (pr[i].role != RAFT_VOTER) {
+			continue;
+		}
+		in += pr[i].id == (uint64_t)b->id || pr[i].last_contact_ms + window >= now;
+	}
+	(void)st;
+	return in >= min;
+}
+
+#define RECOMPRESS_HEADERS_MAX 1024
+
+/* Re-encodes a validated batch with codec (compression.type none or lz4),
+ * keeping producer fields, timestamps, keys, values and headers. Returns
+ * the new batch (sl_malloc'd) or NULL. */
+static uint8_t *recompress(const uint8_t *batch, size_t len, enum kp_codec codec, size_t *out_len)
+{
+	struct kp_record_iter it;
+	struct kp_batch_builder bb;
+	if (kp_record_iter_init(&it, batch, len) != 0) {
+		return NULL;
+	}
+	uint8_t *out = NULL;
+	struct kp_header *hs = sl_malloc(RECOMPRESS_HEADERS_MAX * sizeof(*hs));
+	if (hs == NULL || kp_batch_builder_init(&bb, 0, codec, it.hdr.producer_id,
+						 it.hdr.producer_epoch, it.hdr.base_sequence) != 0) {
+		goto out_iter;
+	}
+	struct kp_record rec;
+	int rv;
+	while ((rv = kp_record_iter_next(&it, &rec)) == 1) {
+		if (rec.headers_count > RECOMPRESS_HEADERS_MAX) {
+			goto out_builder;
+		}
+		for (int32_t i = 0; i < rec.headers_count; i++) {
+			if (kp_record_header(&rec, i, &hs[i]) != 0) {
+				goto out_builder;
+			}
+		}
+		if (kp_batch_builder_add(&bb, rec.timestamp, rec.key, rec.key_len, rec.value,
+					 rec.value_len, hs, rec.headers_count) != 0) {
+			goto out_builder;
+		}
+	}
+	if (rv == 0 && kp_batch_builder_finish(&bb) == 0) {
+		out = kp_batch_builder_take(&bb, out_len);
+	}
+out_builder:
+	kp_batch_builder_free(&bb);
+out_iter:
+	sl_free(hs);
+	kp_record_iter_free(&it);
+	return out;
+}
+
+/* The codec a topic stores, or -1 to keep the producer's. */
+static int target_codec(struct sd_broker *b, const struct sd_ctl_topic *t)
+{
+	const char *v = sd_ctl_topic_config(t, "compression.type");
+	if (v == NULL) {
+		v = sd_config_str(b->cfg, "compression.type");
+	}
+	if (strcmp(v, "lz4") == 0) {
+		return KP_CODEC_LZ4;
+	}
+	if (strcmp(v, "none") == 0 || strcmp(v, "uncompressed") == 0) {
+		return KP_CODEC_NONE;
+	}
+	return -1;
+}
+
 static void produce_partition(struct produce *pr, const char *topic,
 			      const struct kmsg_produce_request_partition_produce_data *pd,
 			      struct pstate *ps, enum rl_acks acks)
@@ -184,6 +270,10 @@ static void produce_partition(struct produce *pr, const char *topic,
 		return;
 	}
 	out->log_start_offset = st.start_offset;
+	if (acks == RL_ACKS_ALL && !enough_insync(b, t, g, &st)) {
+		out->error_code = KE_NOT_ENOUGH_REPLICAS;
+		return;
+	}
 	const char *mmb = sd_ctl_topic_config(t, "max.message.bytes");
 	size_t max_bytes = mmb ? (size_t)strtoull(mmb, NULL, 10)
 			       : (size_t)sd_config_int(b->cfg, "message.max.bytes");
@@ -208,11 +298,23 @@ static void produce_partition(struct produce *pr, const char *topic,
 			break;
 		}
 		memcpy(copy, p, size);
+		size_t stored = size;
+		int codec = target_codec(b, t);
+		if (codec >= 0 && (h.attributes & 0x7) != codec) {
+			uint8_t *re = recompress(p, size, (enum kp_codec)codec, &stored);
+			sl_free(copy);
+			copy = re;
+			if (copy == NULL) {
+				sl_free(s);
+				out->error_code = KE_INVALID_RECORD;
+				break;
+			}
+		}
 		s->pr = pr;
 		s->ps = ps;
 		s->first = i == 0;
 		s->req.data = s;
-		int rv = sd_part_submit(sp->part, &s->req, copy, size, acks, submit_done);
+		int rv = sd_part_submit(sp->part, &s->req, copy, stored, acks, submit_done);
 		if (rv != 0) {
 			sl_free(copy);
 			sl_free(s);
