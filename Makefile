@@ -7,6 +7,7 @@
 #   make test    deps + build + every test suite
 #   make asan    the same tests under AddressSanitizer + UBSan
 #   make bench   benchmarks, one "BENCH <name> <value> <unit>" line per figure
+#   make sim     the deterministic cluster simulator: SEEDS=N [SEED=first] [JOBS=j]
 #   make fuzz    libFuzzer over the Kafka request path (clang): FUZZ_SECONDS=300
 #   make format  clang-format every C file
 #   make clean
@@ -67,7 +68,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBS)
 $(BUILD)/stretchlogd: $(BUILD)/server/main.o $(LIBS)
 	$(CC) $(SAN) -o $@ $< $(LIBS) $(LDLIBS_ALL)
 
-all: $(BUILD)/test_unit $(PROGS) $(BUILD)/stretchlogd
+# The deterministic cluster simulator: every tests/sim/*.c in one program.
+SIM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/sim/*.c))
+$(BUILD)/tests/sim/sim: $(SIM_OBJS) $(LIBS)
+	$(CC) $(SAN) -o $@ $(SIM_OBJS) $(LIBS) $(LDLIBS_ALL)
+
+all: $(BUILD)/test_unit $(PROGS) $(BUILD)/stretchlogd $(BUILD)/tests/sim/sim
 
 deps:
 	@bash scripts/deps.sh
@@ -89,6 +95,14 @@ bench: deps
 	$(MAKE) all
 	bash scripts/run-bench.sh $(BUILD)
 
+# make sim SEEDS=N [SEED=first] [JOBS=j]: run the cluster simulator.
+SEEDS ?= 200
+SEED  ?= 1
+JOBS  ?= $(shell nproc 2>/dev/null || echo 1)
+sim: deps
+	$(MAKE) $(BUILD)/tests/sim/sim
+	$(BUILD)/tests/sim/sim --seeds $(SEEDS) --seed $(SEED) --jobs $(JOBS)
+
 # make fuzz [FUZZ_SECONDS=300]: libFuzzer over the Kafka request path, built
 # with clang into build-fuzz/ by tests/fuzz/run.sh (make test runs it briefly).
 FUZZ_SECONDS ?= 300
@@ -102,7 +116,7 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps demo test asan bench format clean
+.PHONY: all deps demo test asan bench sim format clean
 .DEFAULT_GOAL := all
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,255 @@
+/* tests/sim/sim.h: the deterministic cluster simulator's shared state.
+ *
+ * One run (one seed) builds a cluster of brokers in one process: each
+ * broker has a manual rl_writer over the simulated disk (simfs.h) and one
+ * replica (rl_log + rl_group) per group it hosts; replicas talk through the
+ * simulated network (simnet.h) in server/rpc_codec.h form. A virtual clock
+ * jumps from event to event (a message, a Raft timeout, a writer pass, a
+ * client submission, a fault); after every event the invariants in check.c
+ * are checked. Everything random comes from one seeded generator.
+ *
+ * Files: node.c (replica lifecycle, crash and restart, message routing),
+ * check.c (invariants), run.c (one seed: workload, faults, heal), main.c
+ * (command line, seed loop, summary). */
+#ifndef SIM_SIM_H
+#define SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "raftlog/raftlog.h"
+#include "tests/sim/rng.h"
+#include "tests/sim/simfs.h"
+#include "tests/sim/simnet.h"
+
+#define SIM_BROKERS_MAX 5
+#define SIM_GROUPS_MAX 6
+#define SIM_RF_MAX 5
+#define SIM_NEVER UINT64_MAX
+
+/* Counters of one or many runs. */
+struct sim_stats {
+	uint64_t seeds;
+	uint64_t steps;
+	uint64_t virtual_ms;
+	uint64_t submits;
+	uint64_t acked_all;  /* acks=all batches acknowledged */
+	uint64_t acked_one;  /* acks=1 batches acknowledged */
+	uint64_t rejected;   /* submissions answered with an error */
+	uint64_t crashes;    /* power failures (unsynced writes lost or torn) */
+	uint64_t kills;      /* process kills (unsynced writes survive) */
+	uint64_t mid_pass;   /* of which in the middle of a writer pass */
+	uint64_t torn;       /* writes torn by crashes */
+	uint64_t ops_lost;   /* unsynced file operations lost by crashes */
+	uint64_t stops;      /* clean broker stops */
+	uint64_t io_errors;  /* disk errors injected (the broker restarts) */
+	uint64_t failovers;  /* leader changed to another broker */
+	uint64_t transfers;  /* leadership transfers requested */
+	uint64_t partitions; /* partitions and one-way cuts */
+	uint64_t msgs;       /* messages delivered */
+	uint64_t dropped;    /* messages dropped */
+	uint64_t full_checks;
+	uint64_t cu_transfers; /* catch-up transfers started (if the driver has it) */
+	uint64_t cu_installs;  /* snapshots installed with the missing data */
+	uint64_t cu_fallbacks; /* snapshots installed metadata-only */
+	uint64_t cu_bytes;     /* catch-up data bytes appended */
+	uint64_t max_term;
+	uint64_t max_index;
+};
+
+struct sim;
+struct sim_group;
+struct sim_broker;
+
+/* How a broker stops. */
+enum sim_stop {
+	SIM_STOP_CLEAN = 1, /* pending writes complete, then the process exits */
+	SIM_STOP_KILL,      /* the process dies: pending writes fail, the page
+			     * cache (unsynced writes) survives */
+	SIM_STOP_POWER      /* the machine loses power: unsynced writes are
+			     * kept, lost or torn */
+};
+
+/* What the checker knows about one entry (index, term) of a group. */
+struct sim_variant {
+	uint64_t term;
+	uint32_t crc;      /* CRC-32C of the whole batch */
+	uint32_t tail_crc; /* CRC-32C from the magic byte on (what a producer sent) */
+	uint32_t len;
+	int64_t base_offset;
+	int64_t last_offset;
+};
+
+/* Every variant seen at one Raft index, and the committed term if known. */
+struct sim_slot {
+	struct sim_variant *v;
+	unsigned n;
+	unsigned cap;
+	uint64_t committed_term; /* 0 = not known to be committed */
+	/* Lowest current term of a replica seen holding it committed: the
+	 * leader that committed it had a term at most this, so every leader
+	 * of a higher term must hold it (older leaders need not). */
+	uint64_t committed_seen_term;
+};
+
+/* One replica: a group on a broker. */
+struct sim_node {
+	struct sim *sim;
+	struct sim_broker *broker;
+	struct sim_group *group;
+	char dir[64];
+	struct rl_log *log;
+	struct rl_group *g;
+	bool open;
+	bool close_done;
+	/* Checker: the term of every verified entry, by index. */
+	uint64_t *ver;
+	uint64_t ver_cap;
+	uint64_t ver_first; /* first index of the log when verified */
+	uint64_t ver_last;  /* last verified index */
+	uint64_t commit_checked;
+	uint64_t leader_checked_term;
+	/* Durability across a crash: entries ver[first..expect] were durable. */
+	uint64_t durable_first;
+	uint64_t durable_expect;
+	bool durable_check;
+	/* Messages sent: highest term, and the last vote granted. */
+	uint64_t max_sent_term;
+	uint64_t granted_term;
+	uint64_t granted_for;
+};
+
+/* One broker: a writer, a disk tag, a network address. */
+struct sim_broker {
+	unsigned id;
+	bool up;
+	bool crash_armed; /* simfs will freeze it inside a writer pass */
+	enum sim_stop crash_how; /* what the armed crash is: KILL or POWER */
+	bool frozen;      /* its disk froze: crash it after the pass */
+	bool error_armed; /* simfs will fail one of its calls with EIO */
+	bool disk_error;  /* that happened: restart it */
+	struct rl_writer *w;
+	uint64_t writer_due;
+	uint64_t restart_at;
+	unsigned disk_min_ms;
+	unsigned disk_max_ms;
+	uint64_t stall_until;
+	struct sim_node *nodes[SIM_GROUPS_MAX]; /* by group index; NULL = none */
+};
+
+/* One group (partition) and the checker's registry of its entries. */
+struct sim_group {
+	unsigned idx;
+	uint64_t id;
+	unsigned n_replicas;
+	struct sim_node nodes[SIM_RF_MAX];
+	struct sim_slot *slots; /* by Raft index */
+	uint64_t n_slots;
+	uint64_t committed_upto;
+	uint64_t *leader_of_term; /* broker id by term */
+	uint64_t n_terms;
+	uint64_t last_leader;
+	unsigned next_batch;
+};
+
+/* A client's submission. */
+struct sim_sub {
+	struct rl_submit_req req;
+	struct sim *sim;
+	struct sim_group *group;
+	unsigned broker;
+	int status; /* 1 = pending */
+	bool probe; /* a convergence probe after healing */
+	uint32_t tail_crc;
+	uint32_t len;
+	struct sim_sub *next;
+};
+
+/* Per-run settings drawn from the seed. */
+struct sim_config {
+	unsigned n_brokers;
+	unsigned n_groups;
+	unsigned rf;
+	unsigned election_ms;
+	unsigned heartbeat_ms;
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+	unsigned segment_bytes;
+	unsigned submits;     /* client submissions in the chaos phase */
+	uint64_t chaos_ms;    /* length of the chaos phase */
+	uint64_t heal_ms_max; /* time allowed to converge after healing */
+	unsigned fault_gap_ms;
+	unsigned client_gap_ms;
+	unsigned drop_permille;
+	unsigned catchup_window_bytes; /* if the driver has catch-up */
+};
+
+struct sim {
+	uint64_t seed;
+	int verbose; /* 1: events, 2: + messages, 3: + every disk call */
+	bool strict; /* known issues fail too */
+	struct sim_rng rng;
+	struct sim_config cfg;
+	uint64_t now;
+	uint64_t step;
+	struct simfs *fs;
+	struct simnet *net;
+	struct sim_broker brokers[SIM_BROKERS_MAX + 1]; /* by id, 1-based */
+	struct sim_group groups[SIM_GROUPS_MAX];
+	struct rl_group_env env;
+	struct sim_sub *pending;  /* submitted, callback not yet run */
+	struct sim_sub *answered; /* callback ran, not yet checked */
+	uint8_t *scratch;
+	size_t scratch_cap;
+	struct sim_stats stats;
+	bool healing;
+};
+
+/* Reports a violated invariant with the seed and step and exits(1). */
+_Noreturn void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports a recognised, already reported bug outside the simulator (name
+ * says which) with the seed and step, and exits(SIM_EXIT_KNOWN); in strict
+ * mode it is a failure like sim_fail(). */
+_Noreturn void sim_known(struct sim *s, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Exit status of a seed that hit a known issue. */
+#define SIM_EXIT_KNOWN 4
+
+/* What a seed's process reports to the runner (main.c) through
+ * sim_result_fd. */
+struct sim_result {
+	uint32_t known;       /* 1: a known issue, named below */
+	char known_name[48];
+	struct sim_stats stats;
+};
+
+/* Where sim_known() writes its struct sim_result (-1: nowhere). */
+extern int sim_result_fd;
+
+/* Prints a trace line when verbose. */
+void sim_trace(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* node.c */
+void sim_nodes_init(struct sim *s);
+void sim_broker_start(struct sim *s, struct sim_broker *b, bool bootstrap);
+void sim_broker_stop(struct sim *s, struct sim_broker *b, enum sim_stop how);
+bool sim_broker_busy(const struct sim_broker *b);
+void sim_broker_run_writer(struct sim *s, struct sim_broker *b);
+struct sim_node *sim_leader(struct sim *s, struct sim_group *grp);
+
+/* check.c */
+void sim_check_step(struct sim *s);
+void sim_check_node(struct sim *s, struct sim_node *n);
+void sim_check_full(struct sim *s);
+void sim_check_before_crash(struct sim *s, struct sim_node *n);
+void sim_check_after_restart(struct sim *s, struct sim_node *n);
+void sim_check_note_send(struct sim_node *n, const struct raft_message *msg);
+bool sim_check_answers_done(struct sim *s);
+void sim_check_free(struct sim *s);
+
+/* run.c */
+int sim_run_seed(uint64_t seed, int verbose, bool strict, struct sim_stats *out);
+
+#endif /* SIM_SIM_H */
