@@ -33,6 +33,8 @@ void rl_group_config_default(struct rl_group_config *cfg)
 	cfg->transfer_timeout_ms = 2000;
 	cfg->snapshot_threshold = 4096;
 	cfg->snapshot_trailing = 1024;
+	cfg->catchup_window_bytes = 1024 * 1024;
+	cfg->catchup_timeout_ms = 1000;
 }
 
 /* ---- Failure ----------------------------------------------------------- */
@@ -228,6 +230,18 @@ static int load_snapshot(struct rl_group *g, struct raft_snapshot_metadata *meta
 	return 0;
 }
 
+/* A restart in the middle of a catch-up that restarted the log (group.h,
+ * "Catch-up") finds a log that does not continue the snapshot: it starts
+ * past it, or ends before it, or there is no term yet. libraft must not see
+ * those entries (they are committed elsewhere); it starts from the
+ * snapshot alone and the next InstallSnapshot resumes from them. */
+static bool hide_entries(const struct rl_log_info *li, const struct start_ctx *c,
+			 uint64_t snap_index)
+{
+	return c->n > 0 &&
+	       (c->first > snap_index + 1 || li->last_index < snap_index || li->term == 0);
+}
+
 static int start(struct rl_group *g)
 {
 	struct rl_log_info li;
@@ -243,13 +257,22 @@ static int start(struct rl_group *g)
 	if (rv != 0) {
 		goto err_after_visit;
 	}
+	uint64_t snap_index = have_snap ? meta.index : 0;
+	bool hidden = hide_entries(&li, &c, snap_index);
+	if (hidden) {
+		SL_LOG(SL_LOG_INFO, "group=%llu event=catchup_range_hidden first=%llu last=%llu",
+		       (unsigned long long)g->cfg.group_id, (unsigned long long)li.first_index,
+		       (unsigned long long)li.last_index);
+		free_start_entries(&c);
+		memset(&c, 0, sizeof(c));
+	}
 	struct raft_event ev;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = RAFT_START;
 	ev.start.term = li.term;
 	ev.start.voted_for = li.vote;
 	ev.start.metadata = have_snap ? &meta : NULL;
-	ev.start.start_index = c.n > 0 ? c.first : li.first_index;
+	ev.start.start_index = c.n > 0 ? c.first : snap_index + 1;
 	ev.start.entries = c.entries;
 	ev.start.n_entries = c.n;
 	/* The core takes ownership of entries and the snapshot configuration. */
@@ -258,7 +281,9 @@ static int start(struct rl_group *g)
 		return RL_EINVAL; /* the core released the entries */
 	}
 	free_start_entries(&c); /* the core kept only terms and configurations */
-	rl__group_track_configs(g, li.first_index, li.last_index);
+	if (!hidden) {
+		rl__group_track_configs(g, li.first_index, li.last_index);
+	}
 	g->commit_dirty = true;
 	rl__group_after(g);
 	return 0;
@@ -271,6 +296,11 @@ err_after_visit:
 int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out)
 {
+	if (cfg->catchup_window_bytes == 0 ||
+	    cfg->catchup_window_bytes > RL_CATCHUP_WINDOW_BYTES_LIMIT ||
+	    cfg->catchup_timeout_ms == 0) {
+		return RL_EINVAL;
+	}
 	struct rl_group *g = sl_calloc(1, sizeof(*g));
 	if (g == NULL) {
 		return RL_ENOMEM;
@@ -316,6 +346,15 @@ void rl_group_receive(struct rl_group *g, struct raft_message *msg, uint64_t now
 		rl__group_free_message(msg);
 		return;
 	}
+	if (msg->type == RAFT_INSTALL_SNAPSHOT && rl__rx_intercept(g, msg)) {
+		rl__group_after(g);
+		return;
+	}
+	rl__group_receive_msg(g, msg);
+}
+
+void rl__group_receive_msg(struct rl_group *g, struct raft_message *msg)
+{
 	struct rl__recv recv;
 	if (rl__group_prepare_receive(g, msg, &recv) != 0) {
 		rl__group_free_message(msg);
@@ -345,7 +384,8 @@ uint64_t rl_group_deadline_ms(const struct rl_group *g)
 	if (g->transfer_target != 0 && g->transfer_deadline_ms < t) {
 		t = g->transfer_deadline_ms;
 	}
-	return t;
+	t = SL_MIN(t, rl__rx_deadline(g));
+	return SL_MIN(t, rl__tx_deadline(g));
 }
 
 void rl_group_tick(struct rl_group *g, uint64_t now_ms)
@@ -353,6 +393,11 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 	if (now_ms > g->now_ms) {
 		g->now_ms = now_ms;
 	}
+	if (g->failed || g->closing) {
+		return;
+	}
+	rl__tx_tick(g);
+	rl__rx_tick(g);
 	if (g->failed || g->closing) {
 		return;
 	}
@@ -372,7 +417,50 @@ void rl__group_step_persisted(struct rl_group *g, uint64_t index)
 	memset(&ev, 0, sizeof(ev));
 	ev.type = RAFT_PERSISTED_ENTRIES;
 	ev.persisted_entries.index = index;
+	/* The high watermark counts durable entries only: it may move now even
+	 * though the commit index does not. */
+	g->commit_dirty = true;
 	step_and_after(g, &ev);
+}
+
+/* ---- Catch-up entry points --------------------------------------------- */
+
+void rl_group_receive_catchup(struct rl_group *g, uint64_t from, const uint8_t *buf, size_t len,
+			      uint64_t now_ms)
+{
+	if (now_ms > g->now_ms) {
+		g->now_ms = now_ms;
+	}
+	struct rl__cu_msg m;
+	if (g->failed || g->closing || g->env->send_catchup == NULL) {
+		return;
+	}
+	if (rl__cu_decode(buf, len, &m) != 0) {
+		SL_LOG(SL_LOG_WARN, "group=%llu from=%llu event=catchup_message_dropped len=%zu",
+		       (unsigned long long)g->cfg.group_id, (unsigned long long)from, len);
+		return;
+	}
+	if (m.type == RL__CU_REQUEST) {
+		rl__tx_request(g, from, &m);
+	} else {
+		rl__rx_receive(g, from, &m);
+	}
+	rl__group_after(g);
+}
+
+void rl_group_catchup_writable(struct rl_group *g, uint64_t peer, uint64_t now_ms)
+{
+	if (now_ms > g->now_ms) {
+		g->now_ms = now_ms;
+	}
+	if (!g->failed && !g->closing) {
+		rl__tx_writable(g, peer);
+	}
+}
+
+void rl_group_catchup_stats(const struct rl_group *g, struct rl_catchup_stats *out)
+{
+	*out = g->cu_stats;
 }
 
 /* ---- Status ------------------------------------------------------------ */
@@ -397,6 +485,7 @@ void rl_group_get_status(const struct rl_group *g, struct rl_group_status *out)
 	out->next_offset = li.next_offset;
 	out->last_leader_contact_ms = g->last_leader_contact_ms;
 	out->transferring = g->transfer_target != 0;
+	out->catching_up = g->rx.active;
 	out->failed = g->failed;
 }
 
@@ -450,6 +539,8 @@ void rl__group_maybe_finish_close(struct rl_group *g)
 	}
 	g->close_done = true;
 	rl__group_outbox_clear(g);
+	rl__rx_abort(g, "closing");
+	rl__tx_free_all(g);
 	raft_close(&g->raft, NULL);
 	sl_free(g->configs);
 	sl_free(g->contacts);
@@ -469,6 +560,8 @@ void rl_group_close(struct rl_group *g, void (*cb)(struct rl_group *g, void *arg
 	g->close_cb = cb;
 	g->close_arg = arg;
 	rl__group_outbox_clear(g);
+	rl__rx_abort(g, "closing");
+	rl__tx_free_all(g);
 	if (g->ops_inflight == 0 && !g->failed) {
 		/* A durable no-op through the writer, so that cb runs from a
 		 * completion and never inside this call. */

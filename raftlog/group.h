@@ -33,6 +33,71 @@
  * - Memory: messages handed to env->send() and their entry bytes are
  *   borrowed for the duration of the call only.
  *
+ * Catch-up (streaming range transfer)
+ * -----------------------------------
+ * Snapshots are metadata: the log is the state. A replica whose log ends
+ * before the leader's Raft window (libraft sends it InstallSnapshot for
+ * index I, term T) gets the missing log range [its end .. I] as the stored
+ * batch bytes, then libraft's install completes with a metadata write and
+ * normal AppendEntries resume. It keeps the older data, so it ends with the
+ * same log start offset and the same bytes as the leader.
+ *
+ * - Transport-agnostic. Catch-up messages (raftlog/catchup.c describes every
+ *   byte) leave through env->send_catchup() and arrive through
+ *   rl_group_receive_catchup(). Small requests and replies go on the
+ *   control lane; data goes on the bulk lane in messages of at most
+ *   RL_CATCHUP_MSG_BYTES_MAX bytes, header included. A bulk send may return
+ *   RL_EAGAIN; the host then calls rl_group_catchup_writable() once the lane
+ *   drains. Any message may be lost: the follower retries after
+ *   catchup_timeout_ms. Catch-up messages carry no Raft term or vote, so
+ *   they do not wait for term/vote writes.
+ * - Pull, one window at a time. The follower asks its source (the sender of
+ *   the InstallSnapshot) for the entries after its kept prefix, giving the
+ *   prefix's last (index, term, next offset) and a window size. The source
+ *   checks the prefix against its own log (Log Matching: same index and
+ *   term means identical logs up to there), then streams whole batches of
+ *   at most catchup_window_bytes (or one larger batch) as a byte stream
+ *   cut into chunks, reading its log chunk by chunk (one chunk of memory
+ *   per transfer). The follower reassembles the window (at most one window
+ *   buffered), validates every batch (CRC, dense offsets, term in
+ *   partitionLeaderEpoch), appends it verbatim (rl_append VERIFY) and asks
+ *   for the next window when it is durable. A source serves a range only
+ *   if it durably holds entry I with term T, which makes the range the
+ *   committed prefix of the leader's log; any replica may be a source.
+ * - Kept prefix. The follower proposes its whole log up to min(last, I).
+ *   If the source's entry there differs, the follower binary-searches with
+ *   prefix-only requests for the last entry it shares with the source, and
+ *   truncates exactly after it: the entries removed differ from the
+ *   leader's committed log, so none of them was committed. If the follower's
+ *   log is empty, or its prefix lies below the source's log start, it
+ *   restarts its log at the source's log start (rl_reset) and takes
+ *   everything from there.
+ * - Libraft sees the install late. libraft 0.22.1 refuses votes and never
+ *   campaigns while it installs a snapshot, so a transfer that ran inside
+ *   libraft's install would leave the group without a quorum if the leader
+ *   died meanwhile. The InstallSnapshot is therefore kept aside while the
+ *   data is appended-only (libraft's log stays a prefix of the stored log,
+ *   so its votes remain truthful) and stepped into libraft only once the
+ *   log holds I durably; the install is then one metadata write. Only when
+ *   entries libraft knows must go (a divergent suffix, or a reset) is the
+ *   InstallSnapshot stepped first, so that libraft forgets them before the
+ *   log does; such an install fails over to any other replica of the
+ *   configuration if its source stops answering, and if no replica holds
+ *   entry I any more it completes metadata-only (log restarted at I + 1).
+ * - Resumable. Appended windows are kept. An interrupted transfer (lost
+ *   messages, leader change, restart of either side) resumes from the
+ *   follower's log end; a newer InstallSnapshot retargets the transfer.
+ *   After a restart in the middle of a reset transfer the stored log may
+ *   start past the snapshot: libraft then starts without those entries
+ *   (they are committed, held by a majority elsewhere) and the next
+ *   InstallSnapshot resumes from them. If the source's retention deleted
+ *   the range meanwhile, the follower restarts at the new log start.
+ * - Normal replication wins. If libraft accepts entries while a deferred
+ *   transfer runs, the transfer is abandoned (what it appended beyond is
+ *   replaced through the usual truncate).
+ * - Without env->send_catchup, InstallSnapshot falls back to a metadata-only
+ *   install: the follower's log restarts empty at I + 1.
+ *
  * Threads: everything runs on the loop thread (or the simulator's thread). */
 #ifndef RL_GROUP_H
 #define RL_GROUP_H
@@ -61,7 +126,28 @@ struct rl_group_env {
 	void (*hwm_changed)(struct rl_group *g, int64_t hwm);
 	/* Optional: a fatal storage error failed the group (log failed). */
 	void (*failed)(struct rl_group *g, int err, const char *msg);
+	/* Optional (catch-up): sends one catch-up message to server `to`.
+	 * bulk false: control lane (small requests and replies); bulk true:
+	 * bulk lane (data, at most RL_CATCHUP_MSG_BYTES_MAX bytes). buf is
+	 * borrowed for the call; the host copies it. Returns 0 once queued.
+	 * A bulk send may return RL_EAGAIN (lane full): the message was not
+	 * taken and the host calls rl_group_catchup_writable(g, to) when the
+	 * lane drains. Any other negative value means dropped (e.g. not
+	 * connected); catch-up retries. Never called inside
+	 * rl_group_open(). Without it, snapshots install metadata-only. */
+	int (*send_catchup)(struct rl_group *g, uint64_t to, bool bulk, const uint8_t *buf,
+			    size_t len);
 };
+
+/* Largest catch-up message, header included (one bulk-lane chunk). */
+#define RL_CATCHUP_MSG_BYTES_MAX (64u * 1024u)
+/* Largest accepted catchup_window_bytes. */
+#define RL_CATCHUP_WINDOW_BYTES_LIMIT (64u * 1024u * 1024u)
+/* A window may exceed catchup_window_bytes only by holding one batch,
+ * which may be this large at most. */
+#define RL_CATCHUP_BATCH_BYTES_MAX (16u * 1024u * 1024u)
+/* Most transfers one replica serves at a time (one per peer). */
+#define RL_CATCHUP_SERVE_MAX 8u
 
 /* Group settings. */
 struct rl_group_config {
@@ -79,11 +165,18 @@ struct rl_group_config {
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	uint32_t seed;               /* randomizes election timeouts */
+	/* Catch-up: bytes per window (the follower buffers one window, or one
+	 * larger batch), 1 .. RL_CATCHUP_WINDOW_BYTES_LIMIT; and how long a
+	 * follower waits for progress before it asks again (or, installing,
+	 * tries another source). A source drops a transfer stuck this long
+	 * four times over. */
+	uint32_t catchup_window_bytes;
+	unsigned catchup_timeout_ms;
 };
 
 /* Defaults: election 1000 ms, heartbeat 100 ms, pre-vote on, 64 in-flight
  * entries, transfer timeout 2000 ms, snapshot every 4096 entries keeping
- * 1024. */
+ * 1024, catch-up windows of 1 MiB with a 1000 ms timeout. */
 void rl_group_config_default(struct rl_group_config *cfg);
 
 /* Bootstraps an empty log: queues term 1 and entry 1, a configuration entry
@@ -125,6 +218,31 @@ void rl_group_close(struct rl_group *g, void (*cb)(struct rl_group *g, void *arg
  * libraft requires; see server/rpc_codec.h) and of an InstallSnapshot's
  * data. The sender's id must be set in msg->server_id. */
 void rl_group_receive(struct rl_group *g, struct raft_message *msg, uint64_t now_ms);
+
+/* Feeds one received catch-up message (buf borrowed for the call) sent by
+ * server `from`. Invalid or unexpected messages are dropped. */
+void rl_group_receive_catchup(struct rl_group *g, uint64_t from, const uint8_t *buf, size_t len,
+			      uint64_t now_ms);
+
+/* The bulk lane to `peer` drained after env->send_catchup() returned
+ * RL_EAGAIN: the transfer to that peer continues. */
+void rl_group_catchup_writable(struct rl_group *g, uint64_t peer, uint64_t now_ms);
+
+/* Catch-up counters of this replica since rl_group_open(). */
+struct rl_catchup_stats {
+	uint64_t transfers;       /* follower: transfers started */
+	uint64_t requests_sent;   /* follower: requests sent (windows and probes) */
+	uint64_t bytes_received;  /* follower: data bytes accepted */
+	uint64_t bytes_appended;  /* follower: bytes of windows appended */
+	uint64_t windows_appended;
+	uint64_t resets;          /* follower: log restarted at a source's start */
+	uint64_t truncations;     /* follower: divergent suffixes cut */
+	uint64_t installs;        /* follower: snapshots completed with data */
+	uint64_t fallbacks;       /* follower: snapshots completed metadata-only */
+	uint64_t bytes_sent;      /* source: data bytes sent */
+	uint64_t windows_served;  /* source: windows started */
+};
+void rl_group_catchup_stats(const struct rl_group *g, struct rl_catchup_stats *out);
 
 /* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). */
 void rl_group_tick(struct rl_group *g, uint64_t now_ms);
@@ -186,6 +304,7 @@ struct rl_group_status {
 	int64_t next_offset;    /* log end offset */
 	uint64_t last_leader_contact_ms; /* followers: last message from leader */
 	bool transferring;
+	bool catching_up;       /* a catch-up transfer towards a snapshot runs */
 	bool failed;
 };
 void rl_group_get_status(const struct rl_group *g, struct rl_group_status *out);

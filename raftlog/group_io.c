@@ -41,7 +41,10 @@ struct rl__meta_op {
 struct rl__trunc_op {
 	struct rl_truncate_req req;
 	struct rl_group *g;
+	uint64_t tid; /* catch-up transfer to notify, 0 = none */
 };
+
+static int reset_for_entries(struct rl_group *g, uint64_t index);
 
 static void op_done(struct rl_group *g)
 {
@@ -128,6 +131,14 @@ static void append_cb(struct rl_append_req *req, int status)
 	op_done(g);
 }
 
+/* Completion of a storage operation that a catch-up transfer waits for. */
+static void cu_notify(struct rl_group *g, uint64_t tid, int status)
+{
+	if (tid != 0 && !g->closing && !g->failed) {
+		rl__rx_op_done(g, tid, status);
+	}
+}
+
 static void trunc_cb(struct rl_truncate_req *req, int status)
 {
 	struct rl__trunc_op *op = req->data;
@@ -135,17 +146,33 @@ static void trunc_cb(struct rl_truncate_req *req, int status)
 	if (status != 0) {
 		rl__group_fail(g, status, "truncate");
 	}
+	cu_notify(g, op->tid, status);
 	sl_free(op);
 	op_done(g);
 }
 
-static int truncate_from(struct rl_group *g, uint64_t index)
+/* In-flight appends report no index >= index any more, and configurations
+ * from index on are forgotten. */
+static void forget_from(struct rl_group *g, uint64_t index)
+{
+	for (struct rl__append_op *a = g->appends_head; a != NULL; a = a->next) {
+		if (a->cap >= index) {
+			a->cap = index - 1;
+		}
+	}
+	while (g->n_configs > 0 && g->configs[g->n_configs - 1] >= index) {
+		g->n_configs--;
+	}
+}
+
+static int truncate_from(struct rl_group *g, uint64_t index, uint64_t tid)
 {
 	struct rl__trunc_op *op = sl_calloc(1, sizeof(*op));
 	if (op == NULL) {
 		return RL_ENOMEM;
 	}
 	op->g = g;
+	op->tid = tid;
 	op->req.data = op;
 	int rv = rl_truncate(g->log, &op->req, index, trunc_cb);
 	if (rv != 0) {
@@ -153,16 +180,18 @@ static int truncate_from(struct rl_group *g, uint64_t index)
 		return rv;
 	}
 	g->ops_inflight++;
-	for (struct rl__append_op *a = g->appends_head; a != NULL; a = a->next) {
-		if (a->cap >= index) {
-			a->cap = index - 1;
-		}
-	}
-	/* Forget configurations that were cut. */
-	while (g->n_configs > 0 && g->configs[g->n_configs - 1] >= index) {
-		g->n_configs--;
-	}
+	forget_from(g, index);
 	return 0;
+}
+
+int rl__group_truncate(struct rl_group *g, uint64_t index)
+{
+	return truncate_from(g, index, 0);
+}
+
+int rl__group_cu_truncate(struct rl_group *g, uint64_t index, uint64_t tid)
+{
+	return truncate_from(g, index, tid);
 }
 
 static int own(struct rl__append_op *op, void *p, bool raft_owned)
@@ -254,11 +283,18 @@ int rl__group_persist_entries(struct rl_group *g, raft_index index, struct raft_
 		leader = !(p >= lo && p < lo + recv->n * sizeof(*entries));
 	}
 	int rv = 0;
-	if (index <= li.last_index) {
-		rv = truncate_from(g, index);
-		if (rv != 0) {
-			return rv;
-		}
+	if (g->rx.active && !g->rx.installing) {
+		rl__rx_abort(g, "replication resumed");
+	}
+	if (index < li.first_index || index > li.last_index + 1) {
+		/* The log holds a catch-up range libraft does not know about
+		 * (group.h, "Catch-up"): restart it where libraft's log ends. */
+		rv = reset_for_entries(g, index);
+	} else if (index <= li.last_index) {
+		rv = truncate_from(g, index, 0);
+	}
+	if (rv != 0) {
+		return rv;
 	}
 	struct rl__append_op *op = sl_calloc(1, sizeof(*op));
 	struct rl_entry *re = sl_calloc(n, sizeof(*re));
@@ -416,23 +452,134 @@ err:
 struct rl__reset_op {
 	struct rl_reset_req req;
 	struct rl_group *g;
+	uint64_t tid; /* catch-up transfer to notify, 0 = none */
 };
 
 static void reset_cb(struct rl_reset_req *req, int status)
 {
 	struct rl__reset_op *op = req->data;
-	if (status != 0) {
-		rl__group_fail(op->g, status, "reset log for snapshot");
-	}
 	struct rl_group *g = op->g;
+	if (status != 0) {
+		rl__group_fail(g, status, "reset log");
+	}
+	cu_notify(g, op->tid, status);
 	sl_free(op);
 	op_done(g);
 }
 
+static int reset_log(struct rl_group *g, uint64_t next_index, int64_t next_offset, uint64_t tid)
+{
+	struct rl__reset_op *op = sl_calloc(1, sizeof(*op));
+	if (op == NULL) {
+		return RL_ENOMEM;
+	}
+	op->g = g;
+	op->tid = tid;
+	op->req.data = op;
+	int rv = rl_reset(g->log, &op->req, next_index, next_offset, reset_cb);
+	if (rv != 0) {
+		sl_free(op);
+		return rv;
+	}
+	g->ops_inflight++;
+	forget_from(g, next_index);
+	return 0;
+}
+
+int rl__group_cu_reset(struct rl_group *g, uint64_t next_index, int64_t next_offset, uint64_t tid)
+{
+	return reset_log(g, next_index, next_offset, tid);
+}
+
+/* libraft appends at index while the log holds only a range it does not
+ * know: libraft's log ends at its snapshot, whose metadata gives the
+ * offset. */
+static int reset_for_entries(struct rl_group *g, uint64_t index)
+{
+	struct rl_snapshot_meta sm;
+	rl_log_get_snapshot(g->log, &sm);
+	int64_t offset;
+	if (sm.index > 0 && sm.index + 1 == index) {
+		offset = sm.log_start_offset;
+	} else if (sm.index == 0 && index == 1) {
+		offset = 0;
+	} else {
+		return RL_EINVAL;
+	}
+	return reset_log(g, index, offset, 0);
+}
+
+/* One catch-up window being appended; owns the window's buffer. */
+struct rl__cu_append_op {
+	struct rl_append_req req;
+	struct rl_group *g;
+	uint64_t tid;
+	uint8_t *buf;
+};
+
+static void cu_append_cb(struct rl_append_req *req, int status)
+{
+	struct rl__cu_append_op *op = req->data;
+	struct rl_group *g = op->g;
+	if (status != 0) {
+		rl__group_fail(g, status, "catch-up append");
+	}
+	sl_free(op->buf);
+	uint64_t tid = op->tid;
+	sl_free(op);
+	cu_notify(g, tid, status);
+	op_done(g);
+}
+
+int rl__group_cu_append(struct rl_group *g, const struct rl_entry *entries, unsigned n,
+			uint8_t *buf, uint64_t tid)
+{
+	struct rl__cu_append_op *op = sl_calloc(1, sizeof(*op));
+	if (op == NULL) {
+		return RL_ENOMEM;
+	}
+	op->g = g;
+	op->tid = tid;
+	op->buf = buf;
+	op->req.data = op;
+	int rv = rl_append(g->log, &op->req, entries, n, RL_APPEND_VERIFY, cu_append_cb);
+	if (rv != 0) {
+		sl_free(op); /* buf stays the caller's */
+		return rv;
+	}
+	g->ops_inflight++;
+	return 0;
+}
+
+/* Without catch-up: the log restarts empty at the snapshot, then the
+ * metadata is written and RAFT_PERSISTED_SNAPSHOT stepped. */
+static void install_metadata_only(struct rl_group *g, struct raft_snapshot_metadata *meta,
+				  int64_t next_offset)
+{
+	if (next_offset < 0) {
+		raft_configuration_close(&meta->configuration);
+		rl__group_fail(g, RL_EINVAL, "install snapshot: bad data");
+		return;
+	}
+	int rv = reset_log(g, meta->index + 1, next_offset, 0);
+	if (rv != 0) {
+		raft_configuration_close(&meta->configuration);
+		rl__group_fail(g, rv, "install snapshot: reset");
+		return;
+	}
+	g->n_configs = 0;
+	g->config_fed = meta->index;
+	rv = rl__group_write_snapshot(g, meta, next_offset, 0, true);
+	if (rv != 0) {
+		rl__group_fail(g, rv, "install snapshot: metadata");
+	}
+}
+
 /* A follower installs a snapshot sent by the leader. The snapshot data is
- * the leader's log start offset after the snapshot (8 bytes, big-endian):
- * the log restarts empty there, then the metadata is written, then
- * RAFT_PERSISTED_SNAPSHOT is stepped. */
+ * the offset just past the snapshot's last entry (8 bytes, big-endian).
+ * libraft forgot its log: in-flight appends report nothing more. With
+ * catch-up the log is filled up to the snapshot first (group_catchup.c),
+ * else it restarts empty after it. */
 void rl__group_install_snapshot(struct rl_group *g, struct raft_update *up)
 {
 	struct raft_snapshot_metadata meta = up->snapshot.metadata;
@@ -441,31 +588,12 @@ void rl__group_install_snapshot(struct rl_group *g, struct raft_update *up)
 		next_offset = (int64_t)kp_get_u64(up->snapshot.chunk.base);
 	}
 	raft_free(up->snapshot.chunk.base);
-	if (next_offset < 0) {
-		raft_configuration_close(&meta.configuration);
-		rl__group_fail(g, RL_EINVAL, "install snapshot: bad data");
+	for (struct rl__append_op *a = g->appends_head; a != NULL; a = a->next) {
+		a->cap = 0;
+	}
+	if (g->env->send_catchup != NULL) {
+		rl__rx_on_install(g, &meta, next_offset);
 		return;
 	}
-	struct rl__reset_op *op = sl_calloc(1, sizeof(*op));
-	if (op == NULL) {
-		raft_configuration_close(&meta.configuration);
-		rl__group_fail(g, RL_ENOMEM, "install snapshot");
-		return;
-	}
-	op->g = g;
-	op->req.data = op;
-	int rv = rl_reset(g->log, &op->req, meta.index + 1, next_offset, reset_cb);
-	if (rv != 0) {
-		sl_free(op);
-		raft_configuration_close(&meta.configuration);
-		rl__group_fail(g, rv, "install snapshot: reset");
-		return;
-	}
-	g->ops_inflight++;
-	g->n_configs = 0;
-	g->config_fed = meta.index;
-	rv = rl__group_write_snapshot(g, &meta, next_offset, 0, true);
-	if (rv != 0) {
-		rl__group_fail(g, rv, "install snapshot: metadata");
-	}
+	install_metadata_only(g, &meta, next_offset);
 }

@@ -8,9 +8,6 @@
 #include "proto/proto.h"
 #include "raftlog/group_int.h"
 
-int rl__group_write_snapshot(struct rl_group *g, struct raft_snapshot_metadata *meta,
-			     int64_t log_start_offset, unsigned trailing, bool install);
-
 /* ---- Submissions ------------------------------------------------------- */
 
 static void sub_push(struct rl_submit_req **head, struct rl_submit_req **tail,

@@ -302,3 +302,14 @@ int rl_log_visit(struct rl_log *log, rl_visit_cb cb, void *arg)
 	}
 	return 0;
 }
+
+/* Declared in group_int.h for the catch-up source, which streams a range
+ * chunk by chunk instead of copying whole batches. */
+int rl__read_ref_pread(const struct rl_read_ref *ref, size_t at, void *dst, size_t len)
+{
+	if (ref->seg_ == NULL || at > ref->len || len > ref->len - at) {
+		return RL_EINVAL;
+	}
+	ssize_t got = rl__pread_all(ref->fd, dst, len, (uint64_t)ref->file_pos + at);
+	return got == (ssize_t)len ? 0 : RL_EIO;
+}
