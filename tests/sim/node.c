@@ -61,7 +61,9 @@ static void trace_msg(struct sim *s, const struct simnet_msg *m, const struct ra
 	case RAFT_APPEND_ENTRIES_RESULT:
 		term = msg->append_entries_result.term;
 		a = msg->append_entries_result.rejected;
-		b = msg->append_entries_result.last_log_index;
+		/* libraft 0.22.1 leaves last_log_index uninitialised when it
+		 * rejects a stale term: not printed then, to keep traces equal. */
+		b = a == 0 ? msg->append_entries_result.last_log_index : 0;
 		break;
 	case RAFT_REQUEST_VOTE:
 		term = msg->request_vote.term;
