@@ -35,7 +35,7 @@
 #include "raftlog/group_int.h"
 
 #define CU_VERSION 1
-#define CU_FIXED 4
+#define CU_FIXED   4
 
 static size_t put_head(uint8_t *p, uint8_t type)
 {
@@ -49,7 +49,7 @@ size_t rl__cu_encode(const struct rl__cu_msg *m, uint8_t *buf, size_t cap)
 {
 	size_t need = m->type == RL__CU_REQUEST ? RL__CU_REQUEST_BYTES
 		      : m->type == RL__CU_REPLY ? RL__CU_REPLY_BYTES
-		      : m->type == RL__CU_DATA  ? RL__CU_DATA_HDR_BYTES + m->payload_len
+		      : m->type == RL__CU_DATA	? RL__CU_DATA_HDR_BYTES + m->payload_len
 						: 0;
 	if (need == 0 || need > cap || need > RL_CATCHUP_MSG_BYTES_MAX) {
 		return 0;

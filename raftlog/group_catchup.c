@@ -108,15 +108,15 @@ static void send_request(struct rl_group *g, int kind, uint64_t prev_index, uint
 	rx->next_offset = next_offset;
 	rx->window_bytes = window;
 	struct rl__cu_msg m = {
-		.type = RL__CU_REQUEST,
-		.session = rx->session,
-		.seq = rx->seq,
-		.target_index = rx->index,
-		.target_term = rx->term,
-		.prev_index = prev_index,
-		.prev_term = prev_term,
-		.next_offset = next_offset,
-		.window_bytes = window,
+	    .type = RL__CU_REQUEST,
+	    .session = rx->session,
+	    .seq = rx->seq,
+	    .target_index = rx->index,
+	    .target_term = rx->term,
+	    .prev_index = prev_index,
+	    .prev_term = prev_term,
+	    .next_offset = next_offset,
+	    .window_bytes = window,
 	};
 	size_t len = rl__cu_encode(&m, buf, sizeof(buf));
 	SL_ASSERT(len == sizeof(buf));
@@ -145,6 +145,9 @@ static void next_source(struct rl_group *g)
 		}
 	}
 	rx->session = new_session(g);
+	SL_LOG(SL_LOG_INFO, "group=%llu event=catchup_source source=%llu index=%llu",
+	       (unsigned long long)g->cfg.group_id, (unsigned long long)rx->source,
+	       (unsigned long long)rx->index);
 }
 
 /* Whether the log holds the snapshot's entries up to (index, term), or is
@@ -256,8 +259,7 @@ static void do_reset(struct rl_group *g, uint64_t first_index, int64_t start_off
 	SL_LOG(SL_LOG_INFO, "group=%llu event=catchup_reset index=%llu offset=%lld",
 	       (unsigned long long)g->cfg.group_id, (unsigned long long)first_index,
 	       (long long)start_offset);
-	start_op(g, rl__group_cu_reset(g, first_index, start_offset, g->rx.tid),
-		 "catch-up: reset");
+	start_op(g, rl__group_cu_reset(g, first_index, start_offset, g->rx.tid), "catch-up: reset");
 }
 
 /* Cuts the log after lo, the last entry shared with the source. */
@@ -426,7 +428,8 @@ static unsigned parse_window(struct rl_group *g, struct rl_entry *entries, unsig
 	for (unsigned i = 0; i < n; i++) {
 		struct kp_batch_header h;
 		enum rl_kind kind;
-		if (pos >= rx->total || kp_batch_validate(rx->buf + pos, rx->total - pos, 0, &h) != 0) {
+		if (pos >= rx->total ||
+		    kp_batch_validate(rx->buf + pos, rx->total - pos, 0, &h) != 0) {
 			return 0;
 		}
 		size_t size = kp_batch_size(&h);
@@ -511,8 +514,9 @@ static void append_window(struct rl_group *g)
 static bool start_window(struct rl_group *g, const struct rl__cu_msg *m)
 {
 	struct rl__rx *rx = &g->rx;
-	bool fits = m->total_bytes <= rx->window_bytes ||
-		    (m->first_index == m->last_index && m->total_bytes <= RL_CATCHUP_BATCH_BYTES_MAX);
+	bool fits =
+	    m->total_bytes <= rx->window_bytes ||
+	    (m->first_index == m->last_index && m->total_bytes <= RL_CATCHUP_BATCH_BYTES_MAX);
 	if (m->pos != 0 || m->first_index != rx->prev_index + 1 ||
 	    m->base_offset != rx->next_offset || m->last_index > rx->index || !fits) {
 		return false;
@@ -639,8 +643,9 @@ bool rl__rx_intercept(struct rl_group *g, struct raft_message *msg)
 	}
 	if (rx->active) {
 		const struct raft_install_snapshot *kept = &rx->msg.install_snapshot;
-		bool newer = rx->have_msg && (is->term > kept->term ||
-					      (is->term == kept->term && is->last_index > rx->index));
+		bool newer =
+		    rx->have_msg && (is->term > kept->term ||
+				     (is->term == kept->term && is->last_index > rx->index));
 		if (rx->installing || !newer) {
 			drop_msg(msg); /* a resend of what is being fetched */
 			return true;
@@ -666,8 +671,7 @@ bool rl__rx_intercept(struct rl_group *g, struct raft_message *msg)
 	return true;
 }
 
-void rl__rx_on_install(struct rl_group *g, struct raft_snapshot_metadata *meta,
-		       int64_t end_offset)
+void rl__rx_on_install(struct rl_group *g, struct raft_snapshot_metadata *meta, int64_t end_offset)
 {
 	struct rl__rx *rx = &g->rx;
 	struct rl_log_info li;

@@ -48,12 +48,12 @@ static void send_reply(struct rl_group *g, uint64_t to, const struct rl__cu_msg 
 	uint8_t buf[RL__CU_REPLY_BYTES];
 	rl_log_get_info(g->log, &li);
 	struct rl__cu_msg m = {
-		.type = RL__CU_REPLY,
-		.session = req->session,
-		.seq = req->seq,
-		.status = status,
-		.log_first_index = li.first_index,
-		.log_start_offset = li.start_offset,
+	    .type = RL__CU_REPLY,
+	    .session = req->session,
+	    .seq = req->seq,
+	    .status = status,
+	    .log_first_index = li.first_index,
+	    .log_start_offset = li.start_offset,
 	};
 	size_t len = rl__cu_encode(&m, buf, sizeof(buf));
 	SL_ASSERT(len == sizeof(buf));
@@ -179,16 +179,16 @@ static int build_chunk(struct rl_group *g, struct rl__tx *tx)
 		return rv;
 	}
 	struct rl__cu_msg m = {
-		.type = RL__CU_DATA,
-		.session = tx->session,
-		.seq = tx->seq,
-		.first_index = tx->first_index,
-		.last_index = tx->last_index,
-		.base_offset = tx->base_offset,
-		.total_bytes = tx->total,
-		.pos = tx->sent,
-		.payload = NULL, /* already in place */
-		.payload_len = n,
+	    .type = RL__CU_DATA,
+	    .session = tx->session,
+	    .seq = tx->seq,
+	    .first_index = tx->first_index,
+	    .last_index = tx->last_index,
+	    .base_offset = tx->base_offset,
+	    .total_bytes = tx->total,
+	    .pos = tx->sent,
+	    .payload = NULL, /* already in place */
+	    .payload_len = n,
 	};
 	tx->chunk_len = rl__cu_encode(&m, tx->chunk, RL_CATCHUP_MSG_BYTES_MAX);
 	SL_ASSERT(tx->chunk_len == RL__CU_DATA_HDR_BYTES + n);

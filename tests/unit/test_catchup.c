@@ -12,15 +12,15 @@
 static struct rl__cu_msg request(void)
 {
 	struct rl__cu_msg m = {
-		.type = RL__CU_REQUEST,
-		.session = 0x0102030405060708ull,
-		.seq = 77,
-		.target_index = 1000,
-		.target_term = 9,
-		.prev_index = 400,
-		.prev_term = 7,
-		.next_offset = 123456,
-		.window_bytes = 1 << 20,
+	    .type = RL__CU_REQUEST,
+	    .session = 0x0102030405060708ull,
+	    .seq = 77,
+	    .target_index = 1000,
+	    .target_term = 9,
+	    .prev_index = 400,
+	    .prev_term = 7,
+	    .next_offset = 123456,
+	    .window_bytes = 1 << 20,
 	};
 	return m;
 }
@@ -28,12 +28,12 @@ static struct rl__cu_msg request(void)
 static struct rl__cu_msg reply(void)
 {
 	struct rl__cu_msg m = {
-		.type = RL__CU_REPLY,
-		.session = 42,
-		.seq = 3,
-		.status = RL__CU_GONE,
-		.log_first_index = 17,
-		.log_start_offset = 9000,
+	    .type = RL__CU_REPLY,
+	    .session = 42,
+	    .seq = 3,
+	    .status = RL__CU_GONE,
+	    .log_first_index = 17,
+	    .log_start_offset = 9000,
 	};
 	return m;
 }
@@ -83,16 +83,16 @@ START_TEST(data_round_trip)
 		payload[i] = (uint8_t)i;
 	}
 	struct rl__cu_msg m = {
-		.type = RL__CU_DATA,
-		.session = 5,
-		.seq = 6,
-		.first_index = 10,
-		.last_index = 12,
-		.base_offset = 400,
-		.total_bytes = 1000,
-		.pos = 900,
-		.payload = payload,
-		.payload_len = sizeof(payload),
+	    .type = RL__CU_DATA,
+	    .session = 5,
+	    .seq = 6,
+	    .first_index = 10,
+	    .last_index = 12,
+	    .base_offset = 400,
+	    .total_bytes = 1000,
+	    .pos = 900,
+	    .payload = payload,
+	    .payload_len = sizeof(payload),
 	};
 	size_t len = rl__cu_encode(&m, buf, sizeof(buf));
 	ck_assert_uint_eq(len, RL__CU_DATA_HDR_BYTES + sizeof(payload));
@@ -162,8 +162,14 @@ START_TEST(invalid_fields_refused)
 	expect_refused(m);
 
 	uint8_t p[8] = {0};
-	struct rl__cu_msg d = {.type = RL__CU_DATA, .session = 1, .first_index = 5, .last_index = 5,
-			       .base_offset = 0, .total_bytes = 8, .pos = 0, .payload = p,
+	struct rl__cu_msg d = {.type = RL__CU_DATA,
+			       .session = 1,
+			       .first_index = 5,
+			       .last_index = 5,
+			       .base_offset = 0,
+			       .total_bytes = 8,
+			       .pos = 0,
+			       .payload = p,
 			       .payload_len = 8};
 	struct rl__cu_msg bad = d;
 	bad.last_index = 4;
@@ -210,8 +216,11 @@ START_TEST(framing_refused)
 	ck_assert_int_eq(rl__cu_decode(buf, len, &d), 0);
 	/* A DATA message with no payload, and one over the size limit. */
 	static uint8_t big[RL_CATCHUP_MSG_BYTES_MAX + 1];
-	struct rl__cu_msg dm = {.type = RL__CU_DATA, .session = 1, .first_index = 1,
-				.last_index = 1, .total_bytes = RL_CATCHUP_MSG_BYTES_MAX * 2,
+	struct rl__cu_msg dm = {.type = RL__CU_DATA,
+				.session = 1,
+				.first_index = 1,
+				.last_index = 1,
+				.total_bytes = RL_CATCHUP_MSG_BYTES_MAX * 2,
 				.payload_len = 10};
 	ck_assert_uint_gt(rl__cu_encode(&dm, big, sizeof(big)), 0);
 	ck_assert_int_eq(rl__cu_decode(big, RL__CU_DATA_HDR_BYTES, &d), RL_EINVAL);

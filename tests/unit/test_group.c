@@ -41,8 +41,20 @@ struct node {
 	bool up;
 };
 
-/* Catch-up installs and fallbacks of closed groups, summed by stop_node(). */
-static uint64_t closed_installs, closed_fallbacks;
+/* Catch-up counters of closed groups, summed by stop_node(), and over a
+ * whole simulation run. */
+static struct rl_catchup_stats closed_cs, sim_cs;
+
+static void add_stats(struct rl_catchup_stats *to, const struct rl_catchup_stats *cs)
+{
+	to->transfers += cs->transfers;
+	to->installs += cs->installs;
+	to->fallbacks += cs->fallbacks;
+	to->resets += cs->resets;
+	to->truncations += cs->truncations;
+	to->windows_appended += cs->windows_appended;
+	to->bytes_received += cs->bytes_received;
+}
 
 static struct {
 	char root[256];
@@ -281,8 +293,7 @@ static void stop_node(int i)
 	int done = 0;
 	struct rl_catchup_stats cs;
 	rl_group_catchup_stats(n->g, &cs);
-	closed_installs += cs.installs;
-	closed_fallbacks += cs.fallbacks;
+	add_stats(&closed_cs, &cs);
 	n->up = false;
 	for (int j = 0; j <= NMAX; j++) {
 		c.writable_due[n->id][j] = false;
@@ -840,18 +851,30 @@ START_TEST(catchup_after_leader_retention)
 	struct rl_group_status sl;
 	status_of(l, &sl);
 	ck_assert_int_gt(sl.start_offset, 0);
+	write_batches(320, 200, 10);
+	open_node(f, false);
+	/* Restart the follower after its log restarted at the leader's start
+	 * but before the install: its log then starts past its snapshot. */
+	struct rl_catchup_stats cs = {0};
+	for (unsigned t = 0; t < 20000 && (cs.resets == 0 || cs.bytes_received < 100 * 1024);
+	     t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.installs, 0);
+	stop_node(f);
 	open_node(f, false);
 	ck_assert(wait_caught_up(f, 30000));
-	struct rl_catchup_stats cs;
 	rl_group_catchup_stats(c.nodes[f].g, &cs);
-	ck_assert_uint_ge(cs.resets, 1);
+	ck_assert_uint_eq(cs.resets, 0); /* resumed from what it had */
+	ck_assert_uint_ge(cs.installs, 1);
 	assert_same_start(f, leader());
 	check_replicas();
 
 	/* Again, with retention while the transfer runs. */
 	l = leader();
 	stop_node(f);
-	write_batches(320, 300, 10);
+	write_batches(520, 300, 10);
 	uint64_t fid = c.nodes[f].id, start = c.bulk_bytes[fid];
 	open_node(f, false);
 	for (unsigned t = 0; t < 20000 && c.bulk_bytes[fid] < start + 300 * 1024; t++) {
@@ -865,6 +888,41 @@ START_TEST(catchup_after_leader_retention)
 }
 END_TEST
 
+
+/* While libraft installs (here: the follower's log restarts at the leader's
+ * start), the follower refuses votes; if the leader dies, the transfer
+ * moves to another replica so that a new leader can be elected. */
+START_TEST(catchup_source_failover)
+{
+	cluster_up(505);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	int f = (l + 1) % N;
+	write_batches(0, 20, 0);
+	stop_node(f);
+	write_batches(20, 300, 10);
+	retain_node(l);
+	write_batches(320, 200, 10);
+	open_node(f, false);
+	struct rl_catchup_stats cs = {0};
+	for (unsigned t = 0; t < 20000 && (cs.resets == 0 || cs.bytes_received < 100 * 1024);
+	     t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.installs, 0);
+	stop_node(l);
+	int nl = wait_leader(30000);
+	ck_assert_int_ge(nl, 0);
+	ck_assert_int_ne(nl, l);
+	ck_assert(wait_caught_up(f == nl ? 3 - f - l : f, 30000));
+	rl_group_catchup_stats(c.nodes[f].g, &cs);
+	ck_assert_uint_ge(cs.installs, 1);
+	write_batches(520, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
 
 /* ---- Randomized simulation ----------------------------------------------
  * Each seed runs a cluster through random submissions (acks=1 and all),
@@ -1035,8 +1093,7 @@ static void sim_one(uint64_t seed)
 	for (int i = 0; i < N; i++) {
 		struct rl_catchup_stats cs;
 		rl_group_catchup_stats(c.nodes[i].g, &cs);
-		closed_installs += cs.installs;
-		closed_fallbacks += cs.fallbacks;
+		add_stats(&closed_cs, &cs);
 	}
 	for (unsigned k = 0; k < n_acked; k++) {
 		sl_free(acked[k].bytes);
@@ -1060,13 +1117,19 @@ START_TEST(sim_random_faults)
 		if (getenv("SL_SIM_VERBOSE") != NULL) {
 			fprintf(stderr, "sim seed=%ld\n", s);
 		}
-		closed_installs = 0;
+		memset(&closed_cs, 0, sizeof(closed_cs));
 		sim_one((uint64_t)s);
-		with_catchup += closed_installs > 0;
+		with_catchup += closed_cs.installs > 0;
+		add_stats(&sim_cs, &closed_cs);
 	}
 	sl_log_min_level = SL_LOG_INFO;
-	fprintf(stderr, "sim: %ld of %ld seeds caught a replica up by range transfer\n",
-		with_catchup, seeds);
+	fprintf(stderr,
+		"sim: %ld of %ld seeds caught a replica up by range transfer (transfers %llu, "
+		"installs %llu, windows %llu, resets %llu, truncations %llu, fallbacks %llu)\n",
+		with_catchup, seeds, (unsigned long long)sim_cs.transfers,
+		(unsigned long long)sim_cs.installs, (unsigned long long)sim_cs.windows_appended,
+		(unsigned long long)sim_cs.resets, (unsigned long long)sim_cs.truncations,
+		(unsigned long long)sim_cs.fallbacks);
 	/* Catch-up must be exercised, not just possible. */
 	ck_assert_int_ge(with_catchup * 5, seeds);
 }
@@ -1087,6 +1150,7 @@ Suite *group_suite(void)
 	tcase_add_test(cu, catchup_resumes_after_cut);
 	tcase_add_test(cu, catchup_new_learner);
 	tcase_add_test(cu, catchup_after_leader_retention);
+	tcase_add_test(cu, catchup_source_failover);
 	suite_add_tcase(s, cu);
 	TCase *sim = tcase_create("sim");
 	tcase_set_timeout(sim, 900);
