@@ -510,6 +510,26 @@ unsigned rl_group_progress(const struct rl_group *g, struct rl_group_progress *o
 	return conf->n;
 }
 
+int64_t rl_group_retention_bound(struct rl_group *g)
+{
+	struct rl_log_info li;
+	struct rl_snapshot_meta sm;
+	struct rl_entry_info info;
+	rl_log_get_info(g->log, &li);
+	rl_log_get_snapshot(g->log, &sm);
+	if (sm.index == 0 || g->failed || g->closing) {
+		return li.start_offset;
+	}
+	int64_t bound = sm.log_start_offset;
+	/* libraft's log starts at trail.offset + 1 (libraft 0.22.1 keeps it in
+	 * struct raft; there is no accessor). */
+	uint64_t first = g->raft.trail.offset + 1;
+	if (rl_entry_get_info(g->log, first, &info) == 0 && info.base_offset < bound) {
+		bound = info.base_offset;
+	}
+	return SL_MAX(bound, li.start_offset);
+}
+
 struct rl_log *rl_group_log(struct rl_group *g)
 {
 	return g->log;

@@ -320,6 +320,13 @@ struct rl_group_progress {
  * configuration. Match indexes are meaningful on the leader only. */
 unsigned rl_group_progress(const struct rl_group *g, struct rl_group_progress *out, unsigned max);
 
+/* The highest bound_offset to give rl_retain() on this replica's log: the
+ * offset just past the latest snapshot, lowered to the first entry libraft
+ * may still send in AppendEntries (its trailing entries). Replicas that
+ * need older data catch up from the new log start. Returns the log start
+ * offset when nothing may be deleted. */
+int64_t rl_group_retention_bound(struct rl_group *g);
+
 /* The log (borrowed). */
 struct rl_log *rl_group_log(struct rl_group *g);
 /* The host's pointer, for callbacks. */

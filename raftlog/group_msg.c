@@ -20,6 +20,34 @@
 
 /* ---- Outbox ------------------------------------------------------------ */
 
+static void send_install_snapshot(struct rl_group *g, struct raft_message *m);
+
+/* libraft wants to send entries that retention deleted (the host retained
+ * past libraft's trailing entries): the latest snapshot covers them, so it
+ * is sent instead, in the same term. The follower installs it (catching up
+ * its data from this log's start) and answers with its new last index, as
+ * it would for libraft's own InstallSnapshot. */
+static void send_snapshot_instead(struct rl_group *g, const struct raft_message *ae_msg,
+				  uint64_t missing)
+{
+	struct rl_snapshot_meta sm;
+	rl_log_get_snapshot(g->log, &sm);
+	if (sm.index == 0 || missing > sm.index) {
+		return; /* not covered: drop, libraft retries */
+	}
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_INSTALL_SNAPSHOT;
+	m.server_id = ae_msg->server_id;
+	m.server_address = ae_msg->server_address;
+	m.install_snapshot.version = 0;
+	m.install_snapshot.term = ae_msg->append_entries.term;
+	m.install_snapshot.last_index = sm.index;
+	m.install_snapshot.last_term = sm.term;
+	m.install_snapshot.conf_index = sm.conf_index;
+	send_install_snapshot(g, &m);
+}
+
 /* Fills entries of an AppendEntries from the log, sends, frees. */
 static void send_append_entries(struct rl_group *g, struct raft_message *m)
 {
@@ -37,8 +65,14 @@ static void send_append_entries(struct rl_group *g, struct raft_message *m)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct rl_entry_info info;
-		if (rl_entry_get_info(g->log, ae->prev_log_index + 1 + i, &info) != 0) {
-			goto out; /* no longer in the log: drop */
+		uint64_t index = ae->prev_log_index + 1 + i;
+		if (rl_entry_get_info(g->log, index, &info) != 0) {
+			struct rl_log_info li;
+			rl_log_get_info(g->log, &li);
+			if (index < li.first_index) {
+				send_snapshot_instead(g, m, index);
+			}
+			goto out; /* else truncated since: drop */
 		}
 		total += info.size;
 	}

@@ -74,6 +74,8 @@ static struct {
 	/* Group settings of the next opened nodes. */
 	unsigned snap_threshold, snap_trailing;
 	uint32_t window_bytes;
+	uint64_t segment_bytes;
+	unsigned retain_pct; /* sim: chance of a retention pass per fault draw */
 	struct rl_group_env env;
 } c;
 
@@ -253,7 +255,7 @@ static void open_node(int i, bool bootstrap)
 	struct rl_log_config lc;
 	rl_log_config_default(&lc);
 	lc.dir = n->dir;
-	lc.segment_bytes_max = 64 * 1024;
+	lc.segment_bytes_max = c.segment_bytes;
 	char err[256];
 	ck_assert_int_eq(rl_log_open(n->w, &lc, &n->log, err, sizeof(err)), 0);
 	if (bootstrap) {
@@ -321,6 +323,7 @@ static void cluster_init(uint64_t seed)
 	c.snap_threshold = 64;
 	c.snap_trailing = 16;
 	c.window_bytes = 16 * 1024;
+	c.segment_bytes = 64 * 1024;
 	char root[256];
 	th_tmpdir(root, sizeof(root));
 	memcpy(c.root, root, sizeof(root));
@@ -970,6 +973,36 @@ static void sim_step(unsigned ms)
 	}
 }
 
+static void sim_retain_cb(struct rl_retain_req *req, int status)
+{
+	ck_assert_int_eq(status, 0);
+	sl_free(req);
+}
+
+/* A retention pass on node i: up to rl_group_retention_bound(), or, as an
+ * over-eager host would, up to the latest snapshot (entries libraft may
+ * still send are then replaced by the snapshot). */
+static void sim_retain(int i)
+{
+	if (!c.nodes[i].up) {
+		return;
+	}
+	struct rl_snapshot_meta sm;
+	rl_log_get_snapshot(c.nodes[i].log, &sm);
+	int64_t bound = rl_group_retention_bound(c.nodes[i].g);
+	if (sm.index > 0 && rnd() % 2 == 0) {
+		bound = sm.log_start_offset;
+	}
+	struct rl_retention pol = {.retention_bytes = 0, .retention_ms = -1, .now_ms = 0,
+				   .bound_offset = bound};
+	struct rl_retain_req *req = sl_malloc(sizeof(*req));
+	ck_assert_ptr_nonnull(req);
+	req->data = req;
+	if (rl_retain(c.nodes[i].log, req, &pol, sim_retain_cb) != 0) {
+		sl_free(req);
+	}
+}
+
 static void sim_fault(void)
 {
 	unsigned r = (unsigned)(rnd() % 100);
@@ -985,6 +1018,8 @@ static void sim_fault(void)
 		c.cut[a][b] = !c.cut[a][b];
 	} else if (r < 12) {
 		memset(c.cut, 0, sizeof(c.cut));
+	} else if (r < 12 + c.retain_pct) {
+		sim_retain((int)(rnd() % N));
 	}
 }
 
@@ -1002,6 +1037,17 @@ static uint8_t *read_batch_at(int i, int64_t offset, size_t *len)
 	ck_assert_int_eq(rl_read_copy(c.nodes[i].log, offset, st.hwm, 1, &data, len, &next), 0);
 	ck_assert_ptr_nonnull(data);
 	return data;
+}
+
+static int64_t min_start_offset(void)
+{
+	int64_t start = INT64_MAX;
+	for (int i = 0; i < N; i++) {
+		struct rl_group_status st;
+		status_of(i, &st);
+		start = SL_MIN(start, st.start_offset);
+	}
+	return start;
 }
 
 static void sim_check_acked(struct acked *acked, unsigned n)
@@ -1023,6 +1069,9 @@ static void sim_check_acked(struct acked *acked, unsigned n)
 			ck_assert(memcmp(b + KP_BATCH_OFF_MAGIC, acked[k].bytes + KP_BATCH_OFF_MAGIC,
 					 acked[k].len - KP_BATCH_OFF_MAGIC) == 0);
 			sl_free(b);
+		}
+		if (holders == 0 && acked[k].offset < min_start_offset()) {
+			continue; /* retention deleted it on every replica */
 		}
 		if (holders == 0) {
 			for (int i = 0; i < N; i++) {
@@ -1055,6 +1104,8 @@ static void sim_one(uint64_t seed)
 	c.snap_trailing = (unsigned)(rnd() % 4);
 	c.window_bytes = 256 + (uint32_t)(rnd() % 4096);
 	c.eagain_pct = (unsigned)(rnd() % 40);
+	c.segment_bytes = 512 + rnd() % 4096;
+	c.retain_pct = (unsigned)(rnd() % 3);
 	cluster_start();
 	c.drop_pct = (unsigned)(rnd() % 15);
 	while (next < SIM_SUBS) {
