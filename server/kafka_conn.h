@@ -3,7 +3,8 @@
  * hands each request to the handler the broker registered for its api key.
  * Handlers complete requests synchronously or later; responses are written
  * in request order. Nothing here is thread-safe: call everything on the
- * loop's thread.
+ * loop's thread. The process must ignore SIGPIPE (sockets are written with
+ * write(2) and sendfile(2), which raise it once a client has gone).
  *
  * THE HAPPY PATH. A connection reads into a small buffer; each frame's 4-byte
  * big-endian length is checked against request_bytes_max and the

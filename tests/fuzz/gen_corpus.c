@@ -60,6 +60,38 @@ static int api_versions_above(const char *dir)
 	return 0;
 }
 
+/* Pipelined streams of 4..11 frames of different apis and versions, with
+ * correlation ids 0, 1, 2, ... (fuzz_conn picks how each is answered from
+ * it), so the listener's bounds, pauses and ordering get exercised. */
+static int streams(const char *dir)
+{
+	for (uint32_t k = 0; k < 32; k++) {
+		struct kmsg_writer w;
+		char name[64];
+		kmsg_writer_init(&w, 0);
+		uint32_t frames = 4 + k % 8;
+		for (uint32_t f = 0; f < frames; f++) {
+			const struct kmsg_api *api = &kmsg_apis[(k * 5 + f * 3) % KMSG_API_COUNT];
+			int span = api->max_version - api->min_version + 1;
+			int16_t v = (int16_t)(api->min_version + (int)((k + f) % (uint32_t)span));
+			int rc = fill_request_frame(&w, api, v, (k + f) % 4, (int32_t)f);
+			if (rc != 0) {
+				fprintf(stderr, "gen_corpus: stream %u: %s\n", k,
+					kmsg_err_name(rc));
+				kmsg_writer_free(&w);
+				return -1;
+			}
+		}
+		snprintf(name, sizeof(name), "stream-%u", k);
+		int rc = write_file(dir, name, &w);
+		kmsg_writer_free(&w);
+		if (rc != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -96,9 +128,9 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (api_versions_above(dir) != 0) {
+	if (api_versions_above(dir) != 0 || streams(dir) != 0) {
 		return 1;
 	}
-	printf("gen_corpus: %d files in %s\n", files + 2, dir);
+	printf("gen_corpus: %d files in %s\n", files + 2 + 32, dir);
 	return 0;
 }

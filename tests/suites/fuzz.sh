@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Short libFuzzer run over the Kafka request path (tests/fuzz/run.sh): 25 s,
-# 10 s with SL_TEST_QUICK=1. Skipped (passes) when clang cannot build with
-# -fsanitize=fuzzer. Usage: fuzz.sh [build-dir] (the argument is unused: the
-# harness always builds into build-fuzz/ with clang).
+# Short libFuzzer run over the Kafka request path and a live listener
+# connection (tests/fuzz/run.sh): 30 s in all, 12 s with SL_TEST_QUICK=1.
+# Skipped (passes) when clang cannot build with -fsanitize=fuzzer.
+# Usage: fuzz.sh [build-dir] (the argument is unused: the harnesses always
+# build into build-fuzz/ with clang).
 set -u
 cd "$(dirname "$0")/../.."
-seconds=25
+seconds=30
 if [ "${SL_TEST_QUICK:-0}" = 1 ]; then
-	seconds=10
+	seconds=12
 fi
 cc=${FUZZ_CC:-clang}
 probe=$(mktemp -d)

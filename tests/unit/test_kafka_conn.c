@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,7 @@ static void fx_start(struct fx *fx, const struct sk_config *cfg, fx_fn setup)
 {
 	memset(fx, 0, sizeof(*fx));
 	fx->file_fd = -1;
+	signal(SIGPIPE, SIG_IGN); /* as the broker must: libuv writes with write(2) */
 	ck_assert_int_eq(uv_loop_init(&fx->loop), 0);
 	pthread_mutex_init(&fx->mu, NULL);
 	pthread_cond_init(&fx->cv, NULL);
