@@ -95,6 +95,17 @@
  * - Normal replication wins. If libraft accepts entries while a deferred
  *   transfer runs, the transfer is abandoned (what it appended beyond is
  *   replaced through the usual truncate).
+ * - Retention. rl_group_retention_bound() is the highest rl_retain()
+ *   bound that keeps every entry libraft may still send. If a host deletes
+ *   more, an AppendEntries that needs deleted entries is replaced by the
+ *   latest snapshot (InstallSnapshot, same term), so no follower is
+ *   stranded; followers then restart at the new log start.
+ * - Limits. A window holds at most catchup_window_bytes, or one batch of
+ *   at most RL_CATCHUP_BATCH_BYTES_MAX (the log's batch_bytes_max must not
+ *   exceed it). If the search for the last shared entry reaches below the
+ *   source's log start, the follower restarts its whole log at that start:
+ *   entries it shared there but that the source deleted are then only kept
+ *   by the replicas that still hold them.
  * - Without env->send_catchup, InstallSnapshot falls back to a metadata-only
  *   install: the follower's log restarts empty at I + 1.
  *

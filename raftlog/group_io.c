@@ -268,11 +268,29 @@ static void take_entry_memory(struct rl__append_op *op, struct raft_entry *entri
 	}
 }
 
-int rl__group_persist_entries(struct rl_group *g, raft_index index, struct raft_entry *entries,
-			      unsigned n)
+/* Makes the log end just before index, where libraft's new entries go: a
+ * truncate, or a restart of a log that holds only a catch-up range libraft
+ * does not know (group.h, "Catch-up"). A deferred catch-up is abandoned:
+ * normal replication has resumed. */
+static int make_room(struct rl_group *g, uint64_t index)
 {
 	struct rl_log_info li;
 	rl_log_get_info(g->log, &li);
+	if (g->rx.active && !g->rx.installing) {
+		rl__rx_abort(g, "replication resumed");
+	}
+	if (index < li.first_index || index > li.last_index + 1) {
+		return reset_for_entries(g, index);
+	}
+	if (index <= li.last_index) {
+		return truncate_from(g, index, 0);
+	}
+	return 0;
+}
+
+int rl__group_persist_entries(struct rl_group *g, raft_index index, struct raft_entry *entries,
+			      unsigned n)
+{
 	/* Entries are received ones when they point into the message being
 	 * received; otherwise this replica created them as leader (its own
 	 * submissions, or the barrier appended when a vote made it leader). */
@@ -282,17 +300,7 @@ int rl__group_persist_entries(struct rl_group *g, raft_index index, struct raft_
 		uintptr_t p = (uintptr_t)entries, lo = (uintptr_t)recv->entries;
 		leader = !(p >= lo && p < lo + recv->n * sizeof(*entries));
 	}
-	int rv = 0;
-	if (g->rx.active && !g->rx.installing) {
-		rl__rx_abort(g, "replication resumed");
-	}
-	if (index < li.first_index || index > li.last_index + 1) {
-		/* The log holds a catch-up range libraft does not know about
-		 * (group.h, "Catch-up"): restart it where libraft's log ends. */
-		rv = reset_for_entries(g, index);
-	} else if (index <= li.last_index) {
-		rv = truncate_from(g, index, 0);
-	}
+	int rv = make_room(g, index);
 	if (rv != 0) {
 		return rv;
 	}
