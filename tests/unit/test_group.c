@@ -13,6 +13,7 @@
 #include "common/sl_common.h"
 #include "proto/proto.h"
 #include "raftlog/group.h"
+#include "raftlog/group_int.h"
 #include "raftlog/raftlog.h"
 #include "server/rpc_codec.h"
 #include "tests/unit/helpers.h"
@@ -892,6 +893,90 @@ START_TEST(catchup_after_leader_retention)
 END_TEST
 
 
+/* Before the first snapshot a learner gets everything by AppendEntries. */
+START_TEST(learner_without_snapshot)
+{
+	cluster_up(606);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 30, 0);
+	c.n_nodes = NMAX;
+	open_node(NMAX - 1, false);
+	int rv = RL_EBUSY;
+	for (unsigned t = 0; t < 5000 && rv != 0; t += 10) {
+		rv = rl_group_add_learner(c.nodes[leader()].g, NMAX, c.now);
+		step_ms(10);
+	}
+	ck_assert_int_eq(rv, 0);
+	ck_assert(wait_caught_up(NMAX - 1, 30000));
+	struct rl_catchup_stats cs;
+	rl_group_catchup_stats(c.nodes[NMAX - 1].g, &cs);
+	ck_assert_uint_eq(cs.transfers, 0);
+	assert_same_start(NMAX - 1, leader());
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* Garbage and well-formed but unexpected catch-up messages are dropped or
+ * answered; nothing crashes and the group keeps working. */
+START_TEST(catchup_hostile_messages)
+{
+	cluster_up(707);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 100, 0);
+	static uint8_t buf[RL_CATCHUP_MSG_BYTES_MAX];
+	sl_log_min_level = SL_LOG_ERROR;
+	for (unsigned round = 0; round < 20000; round++) {
+		int to = (int)(rnd() % N);
+		uint64_t from = 1 + (to + 1 + rnd() % (N - 1)) % N;
+		size_t len;
+		if (round % 3 == 0) {
+			len = (size_t)(rnd() % 200);
+			for (size_t i = 0; i < len; i++) {
+				buf[i] = (uint8_t)rnd();
+			}
+		} else {
+			struct rl__cu_msg m = {
+				.type = (uint8_t)(1 + rnd() % 3),
+				.session = 1 + rnd() % 4,
+				.seq = (uint32_t)(rnd() % 4),
+				.target_index = 1 + rnd() % 150,
+				.target_term = 1 + rnd() % 4,
+				.next_offset = (int64_t)(rnd() % 300),
+				.window_bytes = (uint32_t)(rnd() % 100000),
+				.status = 1 + (uint32_t)(rnd() % 6),
+				.log_first_index = 1 + rnd() % 100,
+				.first_index = 1 + rnd() % 150,
+				.base_offset = (int64_t)(rnd() % 300),
+				.total_bytes = 1 + (uint32_t)(rnd() % 5000),
+			};
+			m.prev_index = rnd() % m.target_index;
+			m.prev_term = rnd() % 4;
+			m.last_index = m.first_index + rnd() % 5;
+			m.payload_len = 1 + rnd() % 100;
+			m.pos = (uint32_t)(rnd() % m.total_bytes);
+			if (m.payload_len > m.total_bytes - m.pos) {
+				m.payload_len = m.total_bytes - m.pos;
+			}
+			memset(buf + RL__CU_DATA_HDR_BYTES, (int)round, m.payload_len);
+			len = rl__cu_encode(&m, buf, sizeof(buf));
+		}
+		if (c.nodes[to].up && c.nodes[to].id != from) {
+			rl_group_receive_catchup(c.nodes[to].g, from, buf, len, c.now);
+		}
+		if (round % 100 == 0) {
+			step_ms(1);
+		}
+	}
+	sl_log_min_level = SL_LOG_INFO;
+	write_batches(100, 50, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* While libraft installs (here: the follower's log restarts at the leader's
  * start), the follower refuses votes; if the leader dies, the transfer
  * moves to another replica so that a new leader can be elected. */
@@ -1202,6 +1287,8 @@ Suite *group_suite(void)
 	tcase_add_test(cu, catchup_new_learner);
 	tcase_add_test(cu, catchup_after_leader_retention);
 	tcase_add_test(cu, catchup_source_failover);
+	tcase_add_test(cu, learner_without_snapshot);
+	tcase_add_test(cu, catchup_hostile_messages);
 	suite_add_tcase(s, cu);
 	TCase *sim = tcase_create("sim");
 	tcase_set_timeout(sim, 900);
