@@ -59,7 +59,7 @@ $(BUILD)/test_unit: $(UNIT_OBJS) $(LIBS)
 	$(CC) $(SAN) -o $@ $(UNIT_OBJS) $(LIBS) $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # Single-file programs under tests/<dir>/ (crash, bench, ...) and deploy tools.
-PROG_SRCS := $(wildcard tests/crash/*.c tests/bench/*.c tests/demo/*.c tests/cluster/*.c)
+PROG_SRCS := $(wildcard tests/crash/*.c tests/bench/*.c tests/demo/*.c tests/cluster/*.c tests/tools/*.c)
 PROGS     := $(patsubst %.c,$(BUILD)/%,$(PROG_SRCS))
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBS)
 	$(CC) $(SAN) -o $@ $< $(LIBS) $(LDLIBS_ALL)
