@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "common/sl_common.h"
+#include <signal.h>
+
 #include "server/config.h"
 
 int sd_broker_run(struct sd_config *cfg);
@@ -26,6 +28,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct sd_config *cfg;
+	/* Writes to a client that went away must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (sd_config_new(&cfg) != 0) {
 		fprintf(stderr, "stretchlogd: out of memory\n");
 		return 1;

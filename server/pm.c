@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -39,6 +40,24 @@ struct sd_part {
 	struct sd_part *hnext; /* hash chain */
 };
 
+/* A catch-up chunk on the bulk lane: owns a copy of the bytes until the
+ * transport's completion. */
+struct bulk_chunk {
+	struct sl_transport_bulk_req req;
+	struct sd_pm *pm;
+	uint64_t peer;
+	size_t len;
+	uint8_t data[];
+};
+
+/* A group whose bulk send to peer was refused (EAGAIN): told when a chunk
+ * to that peer completes. */
+struct bulk_waiter {
+	uint64_t group_id;
+	uint64_t peer;
+	struct bulk_waiter *next;
+};
+
 struct sd_pm {
 	uv_loop_t *loop;
 	struct sl_transport *t;
@@ -54,6 +73,9 @@ struct sd_pm {
 	struct rl_group_env env;
 	bool closing;
 	unsigned closing_parts;
+	struct bulk_waiter *bulk_waiters;
+	unsigned bulk_outstanding; /* chunks whose completion has not run */
+	bool released;             /* closed: freed when bulk_outstanding is 0 */
 	void (*close_cb)(void *arg);
 	void *close_arg;
 };
@@ -175,6 +197,99 @@ static void env_send(struct rl_group *g, const struct raft_message *msg)
 	(void)sl_transport_send_raft(p->pm->t, msg->server_id, p->group_id, msg);
 }
 
+static void bulk_done(struct sl_transport_bulk_req *req, int status)
+{
+	struct bulk_chunk *c = req->data;
+	struct sd_pm *pm = c->pm;
+	uint64_t peer = c->peer;
+	sl_free(c);
+	pm->bulk_outstanding--;
+	if (pm->released) {
+		if (pm->bulk_outstanding == 0) {
+			sl_free(pm);
+		}
+		return;
+	}
+	/* Room on the lane to peer: wake the groups that were refused. */
+	struct bulk_waiter **pp = &pm->bulk_waiters;
+	while (*pp != NULL) {
+		struct bulk_waiter *w = *pp;
+		if (w->peer != peer) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		struct sd_part *p = sd_pm_get(pm, w->group_id);
+		sl_free(w);
+		/* A canceled chunk means the connection is gone: waking the
+		 * sender would only queue more chunks on the dying connection
+		 * (and keep it from closing). The follower's catch-up retries
+		 * once a connection is back. */
+		if (status == 0 && p != NULL && p->state == SD_PART_RUNNING) {
+			rl_group_catchup_writable(p->group, peer, uv_now(pm->loop));
+			rearm(p);
+		}
+	}
+}
+
+static void bulk_wait(struct sd_pm *pm, uint64_t group_id, uint64_t peer)
+{
+	for (struct bulk_waiter *w = pm->bulk_waiters; w != NULL; w = w->next) {
+		if (w->group_id == group_id && w->peer == peer) {
+			return;
+		}
+	}
+	struct bulk_waiter *w = sl_malloc(sizeof(*w));
+	if (w != NULL) {
+		w->group_id = group_id;
+		w->peer = peer;
+		w->next = pm->bulk_waiters;
+		pm->bulk_waiters = w;
+	}
+}
+
+static int env_send_catchup(struct rl_group *g, uint64_t to, bool bulk, const uint8_t *buf,
+			    size_t len)
+{
+	struct sd_part *p = rl_group_data(g);
+	if (p == NULL) {
+		return RL_EINVAL;
+	}
+	struct sd_pm *pm = p->pm;
+	if (!bulk) {
+		uint8_t *m = sl_malloc(len + 1);
+		if (m == NULL) {
+			return RL_ENOMEM;
+		}
+		m[0] = CTRL_CATCHUP;
+		memcpy(m + 1, buf, len);
+		int rv = sl_transport_send(pm->t, to, p->group_id, SL_TRANSPORT_FRAME_CONTROL, m,
+					   len + 1);
+		sl_free(m);
+		return rv == 0 ? 0 : RL_EIO;
+	}
+	struct bulk_chunk *c = sl_malloc(sizeof(*c) + len);
+	if (c == NULL) {
+		return RL_ENOMEM;
+	}
+	c->pm = pm;
+	c->peer = to;
+	c->len = len;
+	memcpy(c->data, buf, len);
+	c->req.data = c;
+	int rv = sl_transport_send_bulk(pm->t, &c->req, to, p->group_id, c->data, len, bulk_done);
+	if (rv == 0) {
+		pm->bulk_outstanding++;
+		return 0;
+	}
+	sl_free(c);
+	if (rv == SL_TRANSPORT_EAGAIN) {
+		bulk_wait(pm, p->group_id, to);
+		return RL_EAGAIN;
+	}
+	return RL_EIO;
+}
+
 static void env_role(struct rl_group *g, int old_role, int new_role)
 {
 	struct sd_part *p = rl_group_data(g);
@@ -256,6 +371,9 @@ int sd_pm_create(uv_loop_t *loop, struct sl_transport *t, const struct sd_pm_con
 	pm->env.role_changed = env_role;
 	pm->env.hwm_changed = env_hwm;
 	pm->env.failed = env_failed;
+	const char *env = getenv("SL_CATCHUP");
+	bool catchup = env != NULL ? strcmp(env, "1") == 0 : cfg->catchup;
+	pm->env.send_catchup = catchup ? env_send_catchup : NULL;
 	*out = pm;
 	return 0;
 err_after_buckets:
@@ -438,18 +556,28 @@ void sd_pm_close_partition(struct sd_part *p, bool delete_data)
 
 void sd_pm_recv(struct sd_pm *pm, const struct sl_transport_frame *f)
 {
-	if (f->type == SL_TRANSPORT_FRAME_CONTROL) {
-		if (f->payload_len >= 1 && f->payload[0] == CTRL_APP && pm->cbs.control != NULL) {
+	if (f->type == SL_TRANSPORT_FRAME_CONTROL && f->payload_len >= 1 &&
+	    f->payload[0] == CTRL_APP) {
+		if (pm->cbs.control != NULL) {
 			pm->cbs.control(pm, f->peer_id, f->group_id, f->payload + 1,
 					f->payload_len - 1);
-		} else {
-			pm->stats.frames_bad++;
 		}
 		return;
 	}
 	struct sd_part *p = sd_pm_get(pm, f->group_id);
 	if (p == NULL || p->state != SD_PART_RUNNING) {
 		pm->stats.frames_unknown_group++;
+		return;
+	}
+	if (f->type == SL_TRANSPORT_FRAME_CONTROL || f->type == SL_TRANSPORT_FRAME_BULK) {
+		bool ctl = f->type == SL_TRANSPORT_FRAME_CONTROL;
+		if (ctl && (f->payload_len < 1 || f->payload[0] != CTRL_CATCHUP)) {
+			pm->stats.frames_bad++;
+			return;
+		}
+		rl_group_receive_catchup(p->group, f->peer_id, f->payload + ctl,
+					 f->payload_len - ctl, uv_now(pm->loop));
+		rearm(p);
 		return;
 	}
 	if (f->type == SL_TRANSPORT_FRAME_RAFT) {
@@ -548,10 +676,19 @@ void sd_pm_stats(const struct sd_pm *pm, struct sd_pm_stats *out)
 static void wheel_closed(struct sd_wheel *w)
 {
 	struct sd_pm *pm = (struct sd_pm *)((char *)w - offsetof(struct sd_pm, wheel));
+	while (pm->bulk_waiters != NULL) {
+		struct bulk_waiter *bw = pm->bulk_waiters;
+		pm->bulk_waiters = bw->next;
+		sl_free(bw);
+	}
 	void (*cb)(void *) = pm->close_cb;
 	void *arg = pm->close_arg;
 	sl_free(pm->buckets);
-	sl_free(pm);
+	pm->buckets = NULL;
+	pm->released = true;
+	if (pm->bulk_outstanding == 0) {
+		sl_free(pm);
+	}
 	if (cb != NULL) {
 		cb(arg);
 	}

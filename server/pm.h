@@ -68,6 +68,10 @@ struct sd_pm_config {
 	uint32_t batch_bytes_max;
 	uint32_t wheel_tick_ms;
 	bool no_sync;                     /* log.flush.fsync.enable=false */
+	/* Route catch-up range transfers (raftlog/group.h) over the transport.
+	 * Off: a follower past the Raft window installs a metadata-only
+	 * snapshot and restarts its log there (SL_CATCHUP=0/1 overrides). */
+	bool catchup;
 	uint32_t partitions_max;
 };
 
@@ -82,7 +86,9 @@ int sd_pm_create(uv_loop_t *loop, struct sl_transport *t, const struct sd_pm_con
 		 const struct sd_pm_callbacks *cbs, struct sd_pm **out);
 
 /* Closes every partition, then the writer and the wheel; cb runs from the
- * loop when all memory is released. */
+ * loop once they are closed. Catch-up chunks still queued on the bulk lane
+ * keep a little memory until the transport completes them (closing the
+ * transport after this cb cancels them); pm must not be used after cb. */
 void sd_pm_close(struct sd_pm *pm, void (*cb)(void *arg), void *arg);
 
 /* Per-partition options. */

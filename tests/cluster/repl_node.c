@@ -233,12 +233,32 @@ static void print_stats(uv_timer_t *t)
 		p50 = s.lat_us[s.n_lat / 2];
 		p99 = s.lat_us[(size_t)s.n_lat * 99 / 100];
 	}
+	struct rl_catchup_stats cu = {0};
+	for (unsigned i = 0; i < s.groups; i++) {
+		struct rl_group *g = sd_part_group(s.gl[i].part);
+		if (g == NULL) {
+			continue;
+		}
+		struct rl_catchup_stats one;
+		rl_group_catchup_stats(g, &one);
+		cu.transfers += one.transfers;
+		cu.requests_sent += one.requests_sent;
+		cu.bytes_received += one.bytes_received;
+		cu.windows_appended += one.windows_appended;
+		cu.installs += one.installs;
+		cu.bytes_sent += one.bytes_sent;
+		cu.windows_served += one.windows_served;
+	}
 	double secs = (double)s.stats_ms / 1000.0;
 	printf("STATS id=%llu leaders=%u acked_batches=%llu acked_bytes=%llu mbps=%.1f "
-	       "p50_us=%u p99_us=%u samples=%u failed=%llu\n",
+	       "p50_us=%u p99_us=%u samples=%u failed=%llu cu_transfers=%llu cu_requests=%llu "
+	       "cu_received=%llu cu_windows=%llu cu_installs=%llu cu_sent=%llu cu_served=%llu\n",
 	       (unsigned long long)s.id, leaders, (unsigned long long)s.acked_batches,
 	       (unsigned long long)s.acked_bytes, (double)s.interval_bytes / 1e6 / secs, p50, p99,
-	       s.n_lat, (unsigned long long)s.failed);
+	       s.n_lat, (unsigned long long)s.failed, (unsigned long long)cu.transfers,
+	       (unsigned long long)cu.requests_sent, (unsigned long long)cu.bytes_received,
+	       (unsigned long long)cu.windows_appended, (unsigned long long)cu.installs,
+	       (unsigned long long)cu.bytes_sent, (unsigned long long)cu.windows_served);
 	fflush(stdout);
 	s.interval_bytes = 0;
 	s.n_lat = 0;
