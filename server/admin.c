@@ -6,8 +6,21 @@
  * under-replicated partitions and per-follower lag (from the leaders' Raft
  * progress), high watermark per partition, transport counters. Gauges that
  * read live state are computed at scrape time by collect callbacks, so the
- * hot paths only bump counters. */
+ * hot paths only bump counters.
+ *
+ * Locality (DESIGN.md section 6): consumer record bytes by locality
+ * (same_rack, same_region, cross_region, unknown: the client's Fetch v11
+ * rack_id against this broker) and by client rack; preferred-replica
+ * redirects; visibility lag by role (time from a batch's producer timestamp
+ * to its commit on the leader, or to its visibility on a follower: the
+ * difference between the two is the follower visibility lag; exact on one
+ * host, subject to clock skew across hosts); partitions led here per topic
+ * and region, and their pinning compliance (summing over brokers gives the
+ * cluster view). GET /v1/explain?topic=T&partition=P[&client_rack=R]
+ * [&offset=O] says which replica would serve such a consumer and why, and
+ * what leader pinning decided. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/sl_common.h"
@@ -20,6 +33,9 @@ struct admin {
 	struct sd_broker *b;
 	struct sd_http http;
 	struct sd_metric *requests, *latency, *bytes_in, *bytes_out;
+	struct sd_metric *consumer_bytes, *consumer_rack_bytes, *redirects, *visibility;
+	struct sd_series *where[SD_LOC_UNKNOWN + 1];
+	struct sd_series *redirects_total;
 };
 
 static struct admin g_admin;
@@ -136,6 +152,154 @@ static void collect_controller(struct sd_metric_emitter *e, void *data)
 
 static int reg(struct sd_metrics *m, const char *name, const char *help, enum sd_metric_type type,
 	       const char *const *labels, int n, sd_metric_collect_fn fn, void *data,
+	       struct sd_metric **out);
+
+/* ---- Locality -------------------------------------------------------------- */
+
+void sd_admin_consumer_bytes(struct sd_broker *b, enum sd_loc_where w, const char *client_rack,
+			     uint64_t bytes)
+{
+	struct admin *a = &g_admin;
+	if (a->b != b || a->consumer_bytes == NULL || w > SD_LOC_UNKNOWN) {
+		return;
+	}
+	sd_counter_add(a->where[w], bytes);
+	const char *l[1] = {client_rack != NULL && client_rack[0] != '\0' ? client_rack : "none"};
+	sd_counter_add(sd_metric_series(a->consumer_rack_bytes, l), bytes);
+}
+
+void sd_admin_redirect(struct sd_broker *b)
+{
+	struct admin *a = &g_admin;
+	if (a->b == b && a->redirects_total != NULL) {
+		sd_counter_inc(a->redirects_total);
+	}
+}
+
+void sd_admin_visibility(struct sd_broker *b, bool leader, double seconds)
+{
+	struct admin *a = &g_admin;
+	if (a->b != b || a->visibility == NULL) {
+		return;
+	}
+	const char *l[1] = {leader ? "leader" : "follower"};
+	sd_histogram_observe(sd_metric_series(a->visibility, l), seconds);
+}
+
+/* Partitions led here, gathered for per-topic counts. */
+struct led_list {
+	struct sd_loc_led *v;
+	size_t n, cap;
+};
+
+static void led_add(void *arg, const struct sd_loc_led *l)
+{
+	struct led_list *ll = arg;
+	if (ll->n == ll->cap) {
+		size_t cap = ll->cap ? ll->cap * 2 : 64;
+		struct sd_loc_led *v = sl_realloc(ll->v, cap * sizeof(*v));
+		if (v == NULL) {
+			return;
+		}
+		ll->v = v;
+		ll->cap = cap;
+	}
+	ll->v[ll->n++] = *l;
+}
+
+static int led_cmp(const void *x, const void *y)
+{
+	const struct sd_loc_led *a = x, *b = y;
+	return strcmp(a->topic, b->topic);
+}
+
+enum { LED_LEADERS, LED_PINNING };
+
+/* Emits one series per topic (and, for pinning, per state). */
+static void collect_led(struct sd_metric_emitter *e, struct admin *a, int kind)
+{
+	struct led_list ll = {0};
+	sd_loc_foreach_led(a->b, led_add, &ll);
+	qsort(ll.v, ll.n, sizeof(*ll.v), led_cmp);
+	for (size_t i = 0; i < ll.n;) {
+		size_t j = i;
+		double n = 0, ok = 0, undecided = 0;
+		for (; j < ll.n && strcmp(ll.v[j].topic, ll.v[i].topic) == 0; j++) {
+			n++;
+			ok += ll.v[j].compliant;
+			undecided += !ll.v[j].decided;
+		}
+		if (kind == LED_LEADERS) {
+			const char *l[2] = {ll.v[i].topic, a->b->region};
+			sd_metric_emit(e, l, n);
+		} else {
+			const char *l1[2] = {ll.v[i].topic, "compliant"};
+			const char *l2[2] = {ll.v[i].topic, "noncompliant"};
+			const char *l3[2] = {ll.v[i].topic, "unevaluated"};
+			sd_metric_emit(e, l1, ok);
+			sd_metric_emit(e, l2, n - ok - undecided);
+			sd_metric_emit(e, l3, undecided);
+		}
+		i = j;
+	}
+	sl_free(ll.v);
+}
+
+static void collect_leaders_region(struct sd_metric_emitter *e, void *data)
+{
+	collect_led(e, data, LED_LEADERS);
+}
+
+static void collect_pinning(struct sd_metric_emitter *e, void *data)
+{
+	collect_led(e, data, LED_PINNING);
+}
+
+static int register_locality(struct admin *a)
+{
+	static const char *where[1] = {"locality"};
+	static const char *rack[1] = {"client_rack"};
+	static const char *role[1] = {"role"};
+	static const char *tr[2] = {"topic", "region"};
+	static const char *ts[2] = {"topic", "state"};
+	struct sd_metrics *m = a->b->metrics;
+	struct sd_metric *leaders, *pinning;
+	struct sd_metric_desc d = {
+		.name = "stretchlog_consumer_bytes_by_rack_total",
+		.help = "Record bytes served to consumers, by the client rack of Fetch v11 (none: "
+			"not given)",
+		.type = SD_METRIC_COUNTER, .label_names = rack, .n_labels = 1, .series_max = 256,
+	};
+	if (reg(m, "stretchlog_consumer_bytes_total",
+		"Record bytes served to consumers, by client locality against this broker",
+		SD_METRIC_COUNTER, where, 1, NULL, NULL, &a->consumer_bytes) != 0 ||
+	    sd_metrics_register(m, &d, &a->consumer_rack_bytes) != 0 ||
+	    reg(m, "stretchlog_preferred_replica_redirects_total",
+		"Fetch partitions answered with a preferred read replica (KIP-392)",
+		SD_METRIC_COUNTER, NULL, 0, NULL, NULL, &a->redirects) != 0 ||
+	    reg(m, "stretchlog_visibility_lag_seconds",
+		"Producer timestamp to committed (leader) or visible (follower) of the newest "
+		"batch each high-watermark advance exposes",
+		SD_METRIC_HISTOGRAM, role, 1, NULL, NULL, &a->visibility) != 0 ||
+	    reg(m, "stretchlog_partition_leaders", "Partitions led by this broker, by topic and "
+		"region (sum over brokers for the cluster)", SD_METRIC_GAUGE, tr, 2,
+		collect_leaders_region, a, &leaders) != 0 ||
+	    reg(m, "stretchlog_pinning_partitions",
+		"Partitions led here whose leader is (compliant) or is not in the best preferred "
+		"rank any live voter has", SD_METRIC_GAUGE, ts, 2, collect_pinning, a,
+		&pinning) != 0) {
+		return -1;
+	}
+	for (int w = 0; w <= SD_LOC_UNKNOWN; w++) {
+		const char *l[1] = {sd_loc_where_str((enum sd_loc_where)w)};
+		a->where[w] = sd_metric_series(a->consumer_bytes, l);
+	}
+	a->redirects_total = sd_metric_series(a->redirects, NULL);
+	return 0;
+}
+
+static int reg(struct sd_metrics *m, const char *name, const char *help, enum sd_metric_type type,
+	       const char *const *labels, int n, sd_metric_collect_fn fn, void *data,
 	       struct sd_metric **out)
 {
 	struct sd_metric_desc d = {
@@ -180,7 +344,8 @@ static int register_metrics(struct admin *a)
 	       reg(m, "stretchlog_rpc_bytes_total", "Inter-broker bytes", SD_METRIC_COUNTER, dir,
 		   1, collect_transport, a, NULL) ||
 	       reg(m, "stretchlog_controller_leader", "1 if this broker leads the controller",
-		   SD_METRIC_GAUGE, NULL, 0, collect_controller, a, NULL);
+		   SD_METRIC_GAUGE, NULL, 0, collect_controller, a, NULL) ||
+	       register_locality(a);
 }
 
 /* ---- Routes ---------------------------------------------------------------- */
@@ -267,6 +432,42 @@ static void get_status(const struct sd_http_request *req, struct sd_http_respons
 	sd_json_object_end(&j);
 }
 
+static void get_explain(const struct sd_http_request *req, struct sd_http_response *resp,
+			void *data)
+{
+	struct admin *a = data;
+	char topic[SD_CTL_TOPIC_NAME_MAX + 1], part[16], rack[SD_LOC_RACK_BYTES], off[24];
+	if (sd_http_query_get(req->query, "topic", topic, sizeof(topic)) < 1 ||
+	    sd_http_query_get(req->query, "partition", part, sizeof(part)) < 1) {
+		sd_http_response_error(resp, 400, "topic and partition are required");
+		return;
+	}
+	char *end;
+	long p = strtol(part, &end, 10);
+	int64_t offset = -1;
+	if (*end != '\0' || p < 0 || p > INT32_MAX) {
+		sd_http_response_error(resp, 400, "partition must be a non-negative integer");
+		return;
+	}
+	if (sd_http_query_get(req->query, "offset", off, sizeof(off)) >= 1) {
+		offset = strtoll(off, &end, 10);
+		if (*end != '\0' || offset < 0) {
+			sd_http_response_error(resp, 400, "offset must be a non-negative integer");
+			return;
+		}
+	}
+	bool has_rack = sd_http_query_get(req->query, "client_rack", rack, sizeof(rack)) >= 0;
+	struct sd_json j;
+	char msg[128];
+	sd_http_response_type(resp, "application/json");
+	sd_json_init(&j, &resp->body);
+	int status = sd_loc_explain(a->b, topic, (int32_t)p, has_rack ? rack : NULL, offset, &j,
+				    msg, sizeof(msg));
+	if (status != 200) {
+		sd_http_response_error(resp, status, msg);
+	}
+}
+
 int sd_admin_start(struct sd_broker *b)
 {
 	struct admin *a = &g_admin;
@@ -279,7 +480,8 @@ int sd_admin_start(struct sd_broker *b)
 	sd_config_endpoint(b->cfg, "admin.listener", &ep);
 	if (sd_http_init(&a->http, b->loop, NULL) != 0 ||
 	    sd_http_route(&a->http, "GET", "/metrics", get_metrics, a) != 0 ||
-	    sd_http_route(&a->http, "GET", "/v1/status", get_status, a) != 0) {
+	    sd_http_route(&a->http, "GET", "/v1/status", get_status, a) != 0 ||
+	    sd_http_route(&a->http, "GET", "/v1/explain", get_explain, a) != 0) {
 		fprintf(stderr, "stretchlogd: admin http: setup failed\n");
 		return -1;
 	}

@@ -153,6 +153,8 @@ int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, 
 		.dir_name = dir,
 		.voters = bootstrap ? voters : NULL,
 		.n_voters = bootstrap ? (unsigned)l->n_replicas : 0,
+		/* Voters in preferred places time out first (leader pinning). */
+		.election_timeout_ms = sd_loc_election_timeout_ms(b, l->topic),
 	};
 	char err[256] = "";
 	int rv = sd_pm_open_partition(b->pm, &o, &sp->part, err, sizeof(err));
@@ -164,8 +166,9 @@ int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, 
 		return rv;
 	}
 	sd_part_set_data(sp->part, sp);
-	SL_LOG(SL_LOG_INFO, "partition=%s/%d group=%llu event=partition_opened", l->topic,
-	       l->partition, (unsigned long long)l->group_id);
+	SL_LOG(SL_LOG_INFO,
+	       "partition=%s/%d group=%llu event=partition_opened election_timeout_ms=%u",
+	       l->topic, l->partition, (unsigned long long)l->group_id, o.election_timeout_ms);
 	return 0;
 }
 
@@ -307,6 +310,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_signal_stop(&b->sigterm);
 	uv_signal_stop(&b->sigint);
 	uv_timer_stop(&b->housekeeping);
+	sd_locality_stop(b);
 	sd_admin_stop(b);
 	if (b->kafka != NULL) {
 		sk_server_close(b->kafka, kafka_closed, b);
@@ -440,7 +444,7 @@ int sd_broker_run(struct sd_config *cfg)
 		snprintf(b->rpc_ep.host, sizeof(b->rpc_ep.host), "127.0.0.1");
 	}
 	if (start_transport(b) != 0 || start_pm(b) != 0 || start_kafka(b) != 0 ||
-	    sd_controller_start(b) != 0 || sd_admin_start(b) != 0) {
+	    sd_controller_start(b) != 0 || sd_admin_start(b) != 0 || sd_locality_start(b) != 0) {
 		return 1;
 	}
 	uv_signal_init(&loop, &b->sigterm);
@@ -457,6 +461,7 @@ int sd_broker_run(struct sd_config *cfg)
 	       b->rpc_ep.port, b->cluster_id);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
+	sd_locality_free(b);
 	sd_admin_free(b);
 	sl_free(leaders.v);
 	return b->exit_code;

@@ -151,4 +151,124 @@ void sd_admin_free(struct sd_broker *b);
 int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, bool bootstrap);
 void sd_broker_close_partition(struct sd_broker *b, uint64_t group_id, bool delete_data);
 
+/* ---- Locality (server/locality.c) -------------------------------------- */
+
+/* Rack/region awareness of the broker (DESIGN.md section 6): the topology
+ * (registered brokers, liveness = an established transport connection),
+ * leader pinning (each leader, every SD_LOC_TICK_MS, asks
+ * pl_leader_decide() and transfers leadership towards the preferred place),
+ * election-timeout ranks, KIP-392 replica selection and follower reads, and
+ * prompt commit notices to followers. Loop thread only. */
+
+/* Period of the pinning pass and of the topology refresh. */
+#define SD_LOC_TICK_MS 500
+/* Bytes of a client rack kept from a Fetch v11 request, NUL included; a
+ * longer rack_id is treated as unknown. */
+#define SD_LOC_RACK_BYTES PL_NAME_BYTES_MAX
+
+/* Where a consumer sits relative to the broker serving it. */
+enum sd_loc_where {
+	SD_LOC_SAME_RACK = 0,
+	SD_LOC_SAME_REGION,
+	SD_LOC_CROSS_REGION,
+	SD_LOC_UNKNOWN, /* no rack_id, or one the topology does not match */
+};
+
+/* Returns "same_rack", "same_region", "cross_region" or "unknown". */
+const char *sd_loc_where_str(enum sd_loc_where w);
+
+/* Classifies a client rack (may be NULL or "") against a broker in my_region
+ * and my_rack by pl_topology_locate(): same rack, else same region, else
+ * cross-region; unknown when the client names no rack or one that matches
+ * nothing. Pure. */
+enum sd_loc_where sd_loc__classify(const struct pl_topology *t, const char *my_region,
+				   const char *my_rack, const char *client_rack);
+
+/* Fills out (cap entries) with the registered brokers of s as placement
+ * brokers, all marked alive; names borrow from s. Returns how many, or -1 if
+ * cap is too small. Pure. */
+int sd_loc__brokers_from_state(const struct sd_ctl_state *s, struct pl_broker *out, int cap);
+
+/* Returns a digest of the registered brokers' ids, regions and racks: it
+ * changes when the topology must be rebuilt. Pure. */
+uint64_t sd_loc__brokers_digest(const struct sd_ctl_state *s);
+
+/* Decides whether the leader should send a follower a commit notice (an
+ * empty AppendEntries carrying the commit index): only when the follower
+ * holds the leader's whole log (match == last, so no entries are in flight to
+ * it and its commit index cannot move backwards), the commit index moved past
+ * what it was last told, and commit <= last. Pure. */
+bool sd_loc__notice_due(uint64_t match_index, uint64_t last_index, uint64_t commit_index,
+			uint64_t notified_commit);
+
+/* Starts the pinning timer (call once the controller and admin run). */
+int sd_locality_start(struct sd_broker *b);
+/* Stops the timer and commit notices (first step of a shutdown). */
+void sd_locality_stop(struct sd_broker *b);
+/* Frees the topology and per-partition state once the loop has ended. */
+void sd_locality_free(struct sd_broker *b);
+
+/* The current topology (never NULL; liveness refreshed every tick). */
+const struct pl_topology *sd_loc_topology(struct sd_broker *b);
+
+/* A topic's leaders.preference and follower.read.max.staleness.ms: its
+ * overrides over the broker defaults (the defaults if the topic is unknown). */
+void sd_loc_topic_settings(struct sd_broker *b, const char *topic, struct pl_preference *pref,
+			   int64_t *max_staleness_ms);
+
+/* The election timeout a new replica of topic on this broker should use:
+ * pl_election_timeout_ms() with raft.election.timeout.ms as base, or 0 (the
+ * template's) when the topology does not know this broker yet. */
+unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic);
+
+/* A hosted partition's high watermark or role changed (called from
+ * sd_kh_fetch_wake()): notes leadership changes, schedules commit notices on
+ * the leader and records visibility lag. */
+void sd_loc_partition_event(struct sd_partition *sp);
+
+/* On the leader of sp: chooses the replica a consumer at client_rack (may be
+ * NULL) with identity client_hash (pl_client_hash()) should fetch
+ * fetch_offset from. Returns 0 and fills *out, or a PL_ERR_* code (then the
+ * leader serves). */
+int sd_loc_fetch_select(struct sd_broker *b, struct sd_partition *sp, uint64_t client_hash,
+			const char *client_rack, int64_t fetch_offset, struct pl_fetch_choice *out);
+
+/* On a follower of sp: how to answer a consumer fetch at fetch_offset,
+ * given the group status st (staleness first, then range, then serve or
+ * wait; see pl_follower_fetch_decide()). */
+enum pl_follower_fetch sd_loc_follower_decide(struct sd_broker *b, struct sd_partition *sp,
+					      const struct rl_group_status *st,
+					      int64_t fetch_offset);
+
+/* One partition this broker leads, for metrics. */
+struct sd_loc_led {
+	const char *topic;
+	int32_t partition;
+	bool decided;	/* a pinning pass evaluated it */
+	bool compliant; /* its leader is in the best preferred rank any live voter has */
+};
+
+/* Calls fn for every partition led here. */
+void sd_loc_foreach_led(struct sd_broker *b, void (*fn)(void *arg, const struct sd_loc_led *l),
+			void *arg);
+
+struct sd_json;
+/* Writes the explanation of GET /v1/explain into j: which replica would serve
+ * a consumer at client_rack (may be NULL) reading (topic, partition) from
+ * offset (< 0: the high watermark, a tail consumer) and why, and the
+ * leader-pinning decision. The full answer comes from the partition's
+ * leader; a follower explains its own serving decision and names the
+ * leader. Returns 200, or 404 with msg (msg_len bytes) filled when the
+ * partition is unknown. */
+int sd_loc_explain(struct sd_broker *b, const char *topic, int32_t partition,
+		   const char *client_rack, int64_t offset, struct sd_json *j, char *msg,
+		   size_t msg_len);
+
+/* Metrics hooks (admin.c): consumer record bytes served, by locality and
+ * client rack; a preferred-replica redirect; a visibility-lag sample. */
+void sd_admin_consumer_bytes(struct sd_broker *b, enum sd_loc_where w, const char *client_rack,
+			     uint64_t bytes);
+void sd_admin_redirect(struct sd_broker *b);
+void sd_admin_visibility(struct sd_broker *b, bool leader, double seconds);
+
 #endif /* SD_BROKER_H */

@@ -1,6 +1,7 @@
-/* Kafka Fetch (v4-11) with long polling, and ListOffsets (v1-3).
+/* Kafka Fetch (v4-11) with long polling and follower fetching (KIP-392),
+ * and ListOffsets (v1-3) on leaders and followers.
  *
- * Happy path (Fetch): for each requested partition this broker leads, whole
+ * Happy path (Fetch): for each requested partition hosted here, whole
  * committed batches from the fetch offset up to the high watermark are
  * located with rl_read_range() and sent straight from the segment file
  * (sendfile through sk_respond_raw: the bytes on disk are the bytes on the
@@ -8,11 +9,26 @@
  * partition it names until data arrives (the partition's high watermark
  * moves) or MaxWaitMs passes, then is evaluated once more and answered. The
  * last stable offset is the high watermark (no transactions).
- * Failure modes: a partition not led here gets NOT_LEADER_OR_FOLLOWER (the
- * client refreshes its metadata), an unknown one UNKNOWN_TOPIC_OR_PARTITION,
- * an offset outside [log start, high watermark] OFFSET_OUT_OF_RANGE, a stale
- * or future leader epoch FENCED/UNKNOWN_LEADER_EPOCH. A connection closed
- * while a fetch waits releases it at once. */
+ *
+ * Locality. On the leader, a v11 consumer fetch naming a rack_id may be
+ * answered, per partition, with preferred_read_replica and no records when
+ * pl_fetch_select() (through sd_loc_fetch_select()) picks a closer replica
+ * that can serve the offset within the staleness bound; the client then
+ * fetches there. A follower serves consumer fetches of any version up to its
+ * own high watermark; a fetch at or beyond it waits like a tail fetch on the
+ * leader (never OFFSET_OUT_OF_RANGE for that race), and a follower that has
+ * not heard from its leader within follower.read.max.staleness.ms answers
+ * NOT_LEADER_OR_FOLLOWER so the client returns to the leader. Record bytes
+ * sent to consumers are counted by locality (client rack against this
+ * broker's rack and region) and by client rack.
+ *
+ * Failure modes: a partition not hosted here, or a follower asked by a
+ * replica (replica_id >= 0), a stale follower or a candidate gets
+ * NOT_LEADER_OR_FOLLOWER (the client refreshes its metadata), an unknown one
+ * UNKNOWN_TOPIC_OR_PARTITION, an offset below the log start (or, on the
+ * leader, beyond the high watermark) OFFSET_OUT_OF_RANGE, a stale or future
+ * leader epoch FENCED/UNKNOWN_LEADER_EPOCH. A connection closed while a
+ * fetch waits releases it at once. */
 #include <string.h>
 
 #include "common/sl_common.h"
@@ -21,6 +37,8 @@
 
 #define FETCH_PARTS_MAX 10000
 #define FETCH_WAIT_MS_MAX 300000
+/* Bytes of a client.id used for replica stickiness (longer ones are cut). */
+#define FETCH_CLIENT_ID_BYTES 256
 
 struct fetch;
 
@@ -35,6 +53,7 @@ struct fpart {
 	int32_t topic; /* index into the request's topics */
 	int32_t partition;
 	int16_t error;
+	int32_t preferred; /* preferred_read_replica, -1 for none */
 	int64_t hwm, start;
 	struct rl_read_ref ref;
 };
@@ -48,6 +67,9 @@ struct fetch {
 	int32_t n_waits;
 	uv_timer_t timer;
 	bool waiting, answered, timer_live;
+	bool consumer;			/* replica_id < 0 */
+	char rack[SD_LOC_RACK_BYTES];	/* v11 rack_id, "" if none or too long */
+	uint64_t client_hash;		/* pl_client_hash(client_id, rack) */
 	uint8_t *body;
 	size_t body_len, body_cap;
 };
@@ -124,6 +146,7 @@ static bool still_waiting_on(const struct sd_partition *p, const struct fetch *f
 
 void sd_kh_fetch_wake(struct sd_partition *p)
 {
+	sd_loc_partition_event(p);
 	/* Collect first: evaluating relinks fetches that keep waiting, and may
 	 * release others, so each is checked again before it is woken. */
 	size_t n = 0;
@@ -181,6 +204,58 @@ static void on_cancel(struct sk_request *req)
 
 /* ---- Reading ---------------------------------------------------------------- */
 
+/* The leader's KIP-392 choice: true (and fp->preferred set) when a v11
+ * consumer with a rack should fetch this partition from another replica. */
+static bool leader_redirect(struct fetch *f, struct fpart *fp, struct sd_partition *sp,
+			    int64_t fetch_offset)
+{
+	if (f->req->api_version < 11 || !f->consumer || f->rack[0] == '\0') {
+		return false;
+	}
+	struct pl_fetch_choice ch;
+	if (sd_loc_fetch_select(f->b, sp, f->client_hash, f->rack, fetch_offset, &ch) != 0 ||
+	    ch.broker_id < 0 || ch.broker_id == f->b->id) {
+		return false;
+	}
+	fp->preferred = ch.broker_id;
+	return true;
+}
+
+/* Leader epoch fencing (v9+): the same on leaders and followers. */
+static int16_t epoch_error(const struct fetch *f,
+			   const struct kmsg_fetch_request_fetch_partition *rp, uint64_t term)
+{
+	if (f->req->api_version < 9 || rp->current_leader_epoch < 0) {
+		return 0;
+	}
+	if ((uint64_t)rp->current_leader_epoch < term) {
+		return KE_FENCED_LEADER_EPOCH;
+	}
+	if ((uint64_t)rp->current_leader_epoch > term) {
+		return KE_UNKNOWN_LEADER_EPOCH;
+	}
+	return 0;
+}
+
+/* A follower's answer before reading: 0 to serve, 1 to wait for data, or
+ * sets fp->error. */
+static int follower_gate(struct fetch *f, struct fpart *fp, struct sd_partition *sp,
+			 const struct rl_group_status *st, int64_t fetch_offset)
+{
+	switch (sd_loc_follower_decide(f->b, sp, st, fetch_offset)) {
+	case PL_FOLLOWER_SERVE:
+		return 0;
+	case PL_FOLLOWER_WAIT:
+		return 1;
+	case PL_FOLLOWER_REFUSE_STALE:
+		fp->error = KE_NOT_LEADER_OR_FOLLOWER;
+		return -1;
+	default:
+		fp->error = KE_OFFSET_OUT_OF_RANGE;
+		return -1;
+	}
+}
+
 static void read_partition(struct fetch *f, struct fpart *fp,
 			   const struct kmsg_fetch_request_fetch_partition *rp, const char *topic,
 			   size_t budget)
@@ -188,6 +263,7 @@ static void read_partition(struct fetch *f, struct fpart *fp,
 	struct sd_broker *b = f->b;
 	rl_read_release(&fp->ref);
 	fp->error = 0;
+	fp->preferred = -1;
 	fp->hwm = fp->start = -1;
 	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
 	if (t == NULL || rp->partition < 0 || rp->partition >= t->n_partitions) {
@@ -200,24 +276,26 @@ static void read_partition(struct fetch *f, struct fpart *fp,
 	if (g != NULL) {
 		rl_group_get_status(g, &st);
 	}
-	if (g == NULL || st.role != RAFT_LEADER) {
+	bool leader = g != NULL && st.role == RAFT_LEADER;
+	bool follower = g != NULL && st.role == RAFT_FOLLOWER && f->consumer;
+	if (!leader && !follower) {
 		fp->error = KE_NOT_LEADER_OR_FOLLOWER;
 		return;
 	}
-	if (f->req->api_version >= 9 && rp->current_leader_epoch >= 0) {
-		if ((uint64_t)rp->current_leader_epoch < st.term) {
-			fp->error = KE_FENCED_LEADER_EPOCH;
-			return;
-		}
-		if ((uint64_t)rp->current_leader_epoch > st.term) {
-			fp->error = KE_UNKNOWN_LEADER_EPOCH;
-			return;
-		}
+	fp->error = epoch_error(f, rp, st.term);
+	if (fp->error != 0) {
+		return;
 	}
 	fp->hwm = st.hwm;
 	fp->start = st.start_offset;
-	if (rp->fetch_offset < st.start_offset || rp->fetch_offset > st.hwm) {
+	if (leader && leader_redirect(f, fp, sp, rp->fetch_offset)) {
+		return;
+	}
+	if (leader && (rp->fetch_offset < st.start_offset || rp->fetch_offset > st.hwm)) {
 		fp->error = KE_OFFSET_OUT_OF_RANGE;
+		return;
+	}
+	if (follower && follower_gate(f, fp, sp, &st, rp->fetch_offset) != 0) {
 		return;
 	}
 	if (rp->fetch_offset == st.hwm || budget == 0) {
@@ -233,14 +311,15 @@ static void read_partition(struct fetch *f, struct fpart *fp,
 	}
 }
 
-/* Reads every partition; returns the bytes of records found. */
-static size_t read_all(struct fetch *f, bool *any_error)
+/* Reads every partition; returns the bytes of records found. *answer_now is
+ * set when some partition has an error or a preferred replica. */
+static size_t read_all(struct fetch *f, bool *answer_now)
 {
 	const struct kmsg_fetch_request *r = f->req->body;
 	size_t total = 0;
 	size_t max_total = r->max_bytes > 0 ? (size_t)r->max_bytes : SIZE_MAX;
 	int32_t k = 0;
-	*any_error = false;
+	*answer_now = false;
 	for (int32_t i = 0; i < r->topics.count; i++) {
 		const struct kmsg_fetch_request_fetch_topic *t = &r->topics.items[i];
 		char topic[SD_CTL_TOPIC_NAME_MAX + 1];
@@ -252,6 +331,7 @@ static size_t read_all(struct fetch *f, bool *any_error)
 			if (!ok) {
 				rl_read_release(&fp->ref);
 				fp->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
+				fp->preferred = -1;
 				fp->hwm = fp->start = -1;
 			} else {
 				/* The first partition with data may exceed max_bytes, as in Kafka. */
@@ -259,7 +339,7 @@ static size_t read_all(struct fetch *f, bool *any_error)
 				read_partition(f, fp, &t->partitions.items[j], topic, budget);
 			}
 			total += fp->ref.len;
-			*any_error |= fp->error != 0;
+			*answer_now |= fp->error != 0 || fp->preferred >= 0;
 		}
 	}
 	return total;
@@ -304,6 +384,24 @@ static void put64(struct fetch *f, int64_t v)
 	put(f, b, 8);
 }
 
+/* Counts what this answer serves: consumer record bytes by locality and
+ * client rack, and preferred-replica redirects. */
+static void account(struct fetch *f)
+{
+	uint64_t bytes = 0;
+	for (int32_t p = 0; p < f->n_parts; p++) {
+		bytes += f->parts[p].ref.len;
+		if (f->parts[p].preferred >= 0) {
+			sd_admin_redirect(f->b);
+		}
+	}
+	if (f->consumer && bytes > 0) {
+		enum sd_loc_where w = sd_loc__classify(sd_loc_topology(f->b), f->b->region,
+						       f->b->rack, f->rack);
+		sd_admin_consumer_bytes(f->b, w, f->rack, bytes);
+	}
+}
+
 /* Encodes the body and sends it, records as file ranges. */
 static void respond(struct fetch *f)
 {
@@ -335,7 +433,7 @@ static void respond(struct fetch *f)
 			}
 			put32(f, 0); /* aborted_transactions: none */
 			if (v >= 11) {
-				put32(f, -1); /* preferred_read_replica */
+				put32(f, fp->preferred);
 			}
 			put32(f, (int32_t)fp->ref.len);
 			cut[k] = f->body_len;
@@ -354,6 +452,7 @@ static void respond(struct fetch *f)
 		from = cut[p];
 	}
 	segs[n++] = sk_segment_mem(f->body + from, f->body_len - from);
+	account(f);
 	f->answered = true;
 	int rv = sk_respond_raw(f->req, segs, n, fetch_done, f);
 	sl_free(segs);
@@ -367,10 +466,10 @@ static void respond(struct fetch *f)
 static bool evaluate(struct fetch *f, bool final)
 {
 	const struct kmsg_fetch_request *r = f->req->body;
-	bool any_error;
-	size_t total = read_all(f, &any_error);
+	bool answer_now;
+	size_t total = read_all(f, &answer_now);
 	size_t min = r->min_bytes > 0 ? (size_t)r->min_bytes : 0;
-	if (final || any_error || total >= min || r->max_wait_ms <= 0 ||
+	if (final || answer_now || total >= min || r->max_wait_ms <= 0 ||
 	    f->req->closed || f->b->stopping) {
 		f->waiting = false;
 		if (f->timer_live) {
@@ -440,6 +539,17 @@ static void handle_fetch(void *ctx, struct sk_request *req)
 	f->req = req;
 	f->b = b;
 	f->n_parts = (int32_t)n;
+	f->consumer = r->replica_id < 0;
+	if (req->api_version < 11 || !sd_kstr_copy(&r->rack_id, f->rack, sizeof(f->rack))) {
+		f->rack[0] = '\0';
+	}
+	char client_id[FETCH_CLIENT_ID_BYTES];
+	bool no_id = req->client_id.null || req->client_id.len < 0;
+	size_t id_len = no_id ? 0 : (size_t)req->client_id.len;
+	id_len = SL_MIN(id_len, sizeof(client_id) - 1);
+	memcpy(client_id, req->client_id.ptr, id_len);
+	client_id[id_len] = '\0';
+	f->client_hash = pl_client_hash(client_id, f->rack);
 	req->data = f;
 	uv_timer_init(b->loop, &f->timer);
 	f->timer.data = f;
@@ -450,7 +560,7 @@ static void handle_fetch(void *ctx, struct sk_request *req)
 
 /* ---- ListOffsets ------------------------------------------------------------- */
 
-static void list_partition(struct sd_broker *b, const char *topic,
+static void list_partition(struct sd_broker *b, const char *topic, int32_t replica_id,
 			   const struct kmsg_list_offsets_request_list_offsets_partition *rp,
 			   struct kmsg_list_offsets_response_list_offsets_partition_response *out)
 {
@@ -469,7 +579,12 @@ static void list_partition(struct sd_broker *b, const char *topic,
 	if (g != NULL) {
 		rl_group_get_status(g, &st);
 	}
-	if (g == NULL || st.role != RAFT_LEADER) {
+	/* A follower answers from its own log and high watermark while it is
+	 * within the staleness bound (any offset passes the range check). */
+	if (g == NULL || (st.role != RAFT_LEADER &&
+			  (st.role != RAFT_FOLLOWER || replica_id >= 0 ||
+			   sd_loc_follower_decide(b, sp, &st, st.start_offset) ==
+				   PL_FOLLOWER_REFUSE_STALE))) {
 		out->error_code = KE_NOT_LEADER_OR_FOLLOWER;
 		return;
 	}
@@ -524,7 +639,7 @@ static void handle_list_offsets(void *ctx, struct sk_request *req)
 				out->offset = out->timestamp = -1;
 				continue;
 			}
-			list_partition(b, topic, &t->partitions.items[j], out);
+			list_partition(b, topic, r->replica_id, &t->partitions.items[j], out);
 		}
 	}
 	sk_respond(req, &resp);

@@ -1,0 +1,1121 @@
+/* Locality glue of stretchlogd: topology and liveness, leader pinning,
+ * election-timeout ranks, KIP-392 replica selection, follower-read checks
+ * and prompt commit notices (policy itself lives in placement/).
+ *
+ * Happy path: every SD_LOC_TICK_MS a timer refreshes the topology (rebuilt
+ * when the controller's broker set changes; a broker is alive while this
+ * broker holds a transport connection to it, itself always) and walks the
+ * hosted partitions. For each partition led here it turns the group's Raft
+ * progress into pl_voter_progress (keeping each voter's healthy streak
+ * across ticks), asks pl_leader_decide() and, on PL_LEADER_TRANSFER, starts
+ * rl_group_transfer() towards the preferred voter (raftlog holds submits
+ * until the target has caught up). Leadership changes are noted as they
+ * happen (hwm and role events reach us through sd_kh_fetch_wake()), so the
+ * cool-down counts from the last change seen here.
+ *
+ * Commit notices. libraft 0.22.1 tells followers a new commit index only in
+ * its next AppendEntries: with the next entries, or the next heartbeat
+ * (raft.heartbeat.interval.ms later) when the log is idle; it has no event
+ * that sends one early. So when the leader's commit index moves, a check
+ * handle (run once per loop iteration, after I/O) sends each follower that
+ * already holds the leader's whole log an empty AppendEntries with
+ * prev = the leader's last index and leader_commit = the commit index,
+ * exactly what libraft's own heartbeat to that follower would carry. Its
+ * safety rests on Log Matching and on sending only when match == last index:
+ * then no entries are in flight to that follower, its commit index is at
+ * most the last index, so min(commit, prev) never moves it backwards, and
+ * the reply updates nothing on the leader but its contact time. A follower
+ * still missing entries learns the commit from the AppendEntries that
+ * brings them, or from a notice once its acknowledgement arrives.
+ *
+ * Failure modes: a topology that placement refuses (two regions claiming
+ * one rack) is logged and the previous one kept; a transfer that cannot
+ * start (one already running, target not a voter) is retried next tick; a
+ * notice that cannot be queued is dropped (libraft's heartbeat carries the
+ * commit index a heartbeat interval later). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sl_common.h"
+#include "server/broker.h"
+#include "server/json.h"
+
+/* Partitions whose state a broker tracks are indexed by group id below
+ * this bound (the leader table's bound too). */
+#define LOC_GROUP_ID_MAX (1ull << 24)
+/* Progress entries read from a group: voters plus learners during a move. */
+#define LOC_PROGRESS_MAX (SD_CTL_REPLICAS_MAX * 2)
+/* Ignore visibility samples outside [0, this] (producer clocks). */
+#define LOC_VISIBILITY_MAX_MS (3600 * 1000)
+/* A leader re-evaluates pinning on its own events at most this often (the
+ * tick does it every SD_LOC_TICK_MS anyway). */
+#define LOC_EVAL_MIN_MS 100
+
+/* What the broker remembers about one replica of a partition. */
+struct loc_peer {
+	int32_t id;
+	int64_t healthy_since_ms; /* pl_voter_observe() state */
+	uint64_t notified_commit; /* last commit index sent in a notice */
+};
+
+/* Per-partition state, kept across ticks. */
+struct loc_part {
+	uint64_t group_id;
+	int role;
+	uint64_t term;
+	int64_t last_change_ms; /* for the cool-down (see note_role()) */
+	int64_t changed_at_ms;	/* when the role or term last changed here */
+	bool seed_streaks;	/* elected after a failure: streaks start at liveness */
+	bool eval_pending;	/* evaluate pinning from the check handle */
+	int64_t last_eval_ms;
+	bool settings_ok;
+	struct pl_preference pref;
+	int64_t max_staleness_ms;
+	int n_peers;
+	struct loc_peer peers[LOC_PROGRESS_MAX];
+	bool decided;
+	bool compliant;
+	struct pl_leader_decision decision;
+	bool notice_pending;
+	int64_t notice_since_ms;
+	struct loc_part *next_pending;
+	int64_t visible_hwm; /* hwm at the last visibility sample */
+	bool seen;	     /* visited by the current tick */
+};
+
+/* Since when this broker has seen another one alive (connected). */
+struct loc_alive {
+	int32_t id;
+	int64_t since_ms; /* PL_TIME_NEVER while not alive */
+};
+
+struct sd_locality {
+	struct sd_broker *b;
+	struct loc_alive *alive;
+	int n_alive;
+	uv_timer_t timer;
+	uv_check_t check;
+	bool started, stopping, check_active;
+	struct pl_topology *topo;
+	uint64_t topo_digest;
+	bool topo_warned;
+	struct pl_config pcfg;
+	int64_t election_base_ms;
+	int64_t heartbeat_ms;
+	struct loc_part **parts; /* indexed by group id */
+	uint64_t cap;
+	struct loc_part *pending; /* partitions with commit notices to send */
+	uint64_t transfers, notices;
+};
+
+static struct sd_locality g_loc;
+
+static struct sd_locality *loc_of(struct sd_broker *b)
+{
+	g_loc.b = b;
+	return &g_loc;
+}
+
+static int64_t now_ms(const struct sd_locality *L)
+{
+	return (int64_t)uv_now(L->b->loop);
+}
+
+/* ---- Pure helpers -------------------------------------------------------- */
+
+const char *sd_loc_where_str(enum sd_loc_where w)
+{
+	switch (w) {
+	case SD_LOC_SAME_RACK:
+		return "same_rack";
+	case SD_LOC_SAME_REGION:
+		return "same_region";
+	case SD_LOC_CROSS_REGION:
+		return "cross_region";
+	default:
+		return "unknown";
+	}
+}
+
+enum sd_loc_where sd_loc__classify(const struct pl_topology *t, const char *my_region,
+				   const char *my_rack, const char *client_rack)
+{
+	if (t == NULL || client_rack == NULL || client_rack[0] == '\0') {
+		return SD_LOC_UNKNOWN;
+	}
+	struct pl_locality loc;
+	pl_topology_locate(t, client_rack, &loc);
+	if (loc.level == PL_LOCALITY_NONE || loc.region == NULL) {
+		return SD_LOC_UNKNOWN;
+	}
+	if (loc.level == PL_LOCALITY_RACK && my_rack != NULL && strcmp(loc.rack, my_rack) == 0) {
+		return SD_LOC_SAME_RACK;
+	}
+	if (my_region != NULL && strcmp(loc.region, my_region) == 0) {
+		return SD_LOC_SAME_REGION;
+	}
+	return SD_LOC_CROSS_REGION;
+}
+
+int sd_loc__brokers_from_state(const struct sd_ctl_state *s, struct pl_broker *out, int cap)
+{
+	int32_t n = sd_ctl_state_broker_count(s);
+	if (n > cap) {
+		return -1;
+	}
+	for (int32_t i = 0; i < n; i++) {
+		const struct sd_ctl_broker *br = sd_ctl_state_broker_at(s, i);
+		out[i] = (struct pl_broker){br->id, br->region, br->rack, true};
+	}
+	return (int)n;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ c[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
+uint64_t sd_loc__brokers_digest(const struct sd_ctl_state *s)
+{
+	uint64_t h = 14695981039346656037ull;
+	int32_t n = sd_ctl_state_broker_count(s);
+	h = fnv(h, &n, sizeof(n));
+	for (int32_t i = 0; i < n; i++) {
+		const struct sd_ctl_broker *br = sd_ctl_state_broker_at(s, i);
+		h = fnv(h, &br->id, sizeof(br->id));
+		h = fnv(h, br->region, strlen(br->region) + 1);
+		h = fnv(h, br->rack, strlen(br->rack) + 1);
+	}
+	return h;
+}
+
+bool sd_loc__notice_due(uint64_t match_index, uint64_t last_index, uint64_t commit_index,
+			uint64_t notified_commit)
+{
+	return match_index == last_index && commit_index <= last_index &&
+	       commit_index > notified_commit && commit_index > 0;
+}
+
+/* ---- Topology ------------------------------------------------------------- */
+
+static bool connected(const struct sd_locality *L, int32_t id)
+{
+	struct sl_transport_peer_info pi;
+	return id == L->b->id ||
+	       (id >= 0 && sl_transport_peer_info(&L->b->transport, (uint64_t)id, &pi) == 0 &&
+		pi.connected);
+}
+
+/* Since when broker id has been seen alive, or PL_TIME_NEVER. */
+static int64_t alive_since(const struct sd_locality *L, int32_t id)
+{
+	for (int i = 0; i < L->n_alive; i++) {
+		if (L->alive[i].id == id) {
+			return L->alive[i].since_ms;
+		}
+	}
+	return PL_TIME_NEVER;
+}
+
+/* Marks every broker alive or dead and keeps the start of its current
+ * alive streak (alive[] follows the topology's order). */
+static void topo_liveness(struct sd_locality *L)
+{
+	int n = pl_topology_broker_count(L->topo);
+	int64_t now = now_ms(L);
+	if (n != L->n_alive) {
+		struct loc_alive *v = sl_calloc((size_t)n + 1, sizeof(*v));
+		if (v == NULL) {
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			struct pl_broker br;
+			pl_topology_broker_at(L->topo, i, &br);
+			v[i] = (struct loc_alive){br.id, alive_since(L, br.id)};
+		}
+		sl_free(L->alive);
+		L->alive = v;
+		L->n_alive = n;
+	}
+	for (int i = 0; i < n; i++) {
+		struct pl_broker br;
+		pl_topology_broker_at(L->topo, i, &br);
+		bool alive = connected(L, br.id);
+		struct loc_alive *a = &L->alive[i];
+		if (a->id != br.id) {
+			*a = (struct loc_alive){br.id, PL_TIME_NEVER};
+		}
+		if (!alive) {
+			a->since_ms = PL_TIME_NEVER;
+		} else if (a->since_ms == PL_TIME_NEVER) {
+			a->since_ms = now;
+		}
+		(void)pl_topology_set_alive(L->topo, br.id, alive);
+	}
+}
+
+/* Rebuilds the topology when the registered brokers changed, then
+ * refreshes liveness. */
+static void topo_refresh(struct sd_locality *L)
+{
+	const struct sd_ctl_state *s = sd_controller_state(L->b);
+	uint64_t digest = s != NULL ? sd_loc__brokers_digest(s) : 0;
+	if (L->topo == NULL || digest != L->topo_digest) {
+		int32_t n = s != NULL ? sd_ctl_state_broker_count(s) : 0;
+		struct pl_broker *v = sl_calloc((size_t)n + 1, sizeof(*v));
+		struct pl_topology *t = NULL;
+		char err[PL_ERRMSG_BYTES] = "";
+		int m = v != NULL && s != NULL ? sd_loc__brokers_from_state(s, v, n) : 0;
+		int rv = v != NULL ? pl_topology_new(v, m < 0 ? 0 : m, &t, err, sizeof(err))
+				   : PL_ERR_NOMEM;
+		sl_free(v);
+		if (rv == 0) {
+			pl_topology_free(L->topo);
+			L->topo = t;
+			L->topo_digest = digest;
+			L->topo_warned = false;
+			SL_LOG(SL_LOG_INFO,
+			       "broker=%d event=topology brokers=%d regions=%d racks=%d", L->b->id,
+			       pl_topology_broker_count(t), pl_topology_region_count(t),
+			       pl_topology_rack_count(t));
+		} else if (!L->topo_warned) {
+			L->topo_warned = true;
+			SL_LOG(SL_LOG_WARN, "broker=%d event=topology_refused err=%s msg=\"%s\"",
+			       L->b->id, pl_err_name(rv), err);
+		}
+		if (L->topo == NULL && pl_topology_new(NULL, 0, &L->topo, NULL, 0) != 0) {
+			return;
+		}
+	}
+	topo_liveness(L);
+}
+
+const struct pl_topology *sd_loc_topology(struct sd_broker *b)
+{
+	struct sd_locality *L = loc_of(b);
+	if (L->topo == NULL) {
+		topo_refresh(L);
+	}
+	SL_ASSERT(L->topo != NULL);
+	return L->topo;
+}
+
+/* ---- Per-partition state ---------------------------------------------------- */
+
+static struct loc_part *part_get(struct sd_locality *L, uint64_t group_id, bool create)
+{
+	if (group_id < L->cap && L->parts[group_id] != NULL) {
+		return L->parts[group_id];
+	}
+	if (!create || group_id >= LOC_GROUP_ID_MAX) {
+		return NULL;
+	}
+	if (group_id >= L->cap) {
+		uint64_t cap = L->cap ? L->cap : 256;
+		while (cap <= group_id) {
+			cap *= 2;
+		}
+		struct loc_part **v = sl_realloc(L->parts, cap * sizeof(*v));
+		if (v == NULL) {
+			return NULL;
+		}
+		memset(v + L->cap, 0, (cap - L->cap) * sizeof(*v));
+		L->parts = v;
+		L->cap = cap;
+	}
+	struct loc_part *lp = sl_calloc(1, sizeof(*lp));
+	if (lp == NULL) {
+		return NULL;
+	}
+	lp->group_id = group_id;
+	lp->role = -1;
+	lp->visible_hwm = -1;
+	L->parts[group_id] = lp;
+	return lp;
+}
+
+static struct loc_peer *peer_get(struct loc_part *lp, int32_t id)
+{
+	for (int i = 0; i < lp->n_peers; i++) {
+		if (lp->peers[i].id == id) {
+			return &lp->peers[i];
+		}
+	}
+	if (lp->n_peers >= LOC_PROGRESS_MAX) {
+		return NULL;
+	}
+	struct loc_peer *p = &lp->peers[lp->n_peers++];
+	*p = (struct loc_peer){id, PL_TIME_NEVER, 0};
+	return p;
+}
+
+void sd_loc_topic_settings(struct sd_broker *b, const char *topic, struct pl_preference *pref,
+			   int64_t *max_staleness_ms)
+{
+	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
+	struct sd_config_kv kv[2];
+	int n = 0;
+	static const char *const keys[2] = {"leaders.preference", "follower.read.max.staleness.ms"};
+	for (int i = 0; i < 2 && t != NULL; i++) {
+		const char *v = sd_ctl_topic_config(t, keys[i]);
+		if (v != NULL) {
+			kv[n++] = (struct sd_config_kv){keys[i], v};
+		}
+	}
+	struct sd_topic_config tc;
+	char msg[256];
+	if (sd_topic_config_resolve(b->cfg, kv, n, &tc, msg, sizeof(msg)) != 0 &&
+	    sd_topic_config_resolve(b->cfg, NULL, 0, &tc, msg, sizeof(msg)) != 0) {
+		memset(&tc, 0, sizeof(tc));
+		tc.follower_read_max_staleness_ms = -1;
+	}
+	*pref = tc.leaders_preference;
+	*max_staleness_ms = tc.follower_read_max_staleness_ms;
+}
+
+static void part_settings(struct sd_locality *L, struct loc_part *lp, const struct sd_partition *sp,
+			  bool refresh)
+{
+	if (!lp->settings_ok || refresh) {
+		sd_loc_topic_settings(L->b, sp->topic, &lp->pref, &lp->max_staleness_ms);
+		lp->settings_ok = true;
+	}
+}
+
+/* Notes a leadership change (role or term moved): the cool-down counts
+ * from here. A leader elected because its predecessor went silent (it had
+ * no AppendEntries for a whole election timeout, so its own timer fired; a
+ * transfer target hears from the old leader until it is told to campaign)
+ * is not a hand-over that could flap: the cool-down does not apply to it,
+ * and the voters' healthy streaks start at their current liveness streaks,
+ * so a leader elected outside the preferred place hands over to a ready
+ * preferred voter at once. (libraft's pre-vote lets a follower that still
+ * hears its leader refuse votes until its own election timer fires, so when
+ * every survivor is needed for a majority the voter that times out last
+ * wins: elections often land in a worse rank despite
+ * pl_election_timeout_ms().) */
+static void note_role(struct sd_locality *L, struct loc_part *lp, const struct rl_group_status *st,
+		      int64_t now)
+{
+	if (lp->role == st->role && lp->term == st->term) {
+		return;
+	}
+	int64_t silence =
+	    st->last_leader_contact_ms > 0 ? now - (int64_t)st->last_leader_contact_ms : INT64_MAX;
+	bool failover =
+	    st->role == RAFT_LEADER && lp->role != RAFT_LEADER && silence >= L->election_base_ms;
+	lp->role = st->role;
+	lp->term = st->term;
+	lp->decided = false;
+	lp->seed_streaks = failover;
+	lp->last_change_ms = failover ? now - L->pcfg.transfer_cool_down_ms : now;
+	lp->changed_at_ms = now;
+	for (int i = 0; i < lp->n_peers; i++) {
+		lp->peers[i].healthy_since_ms = PL_TIME_NEVER;
+		lp->peers[i].notified_commit = 0;
+	}
+}
+
+unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic)
+{
+	struct sd_locality *L = loc_of(b);
+	if (L->election_base_ms == 0) {
+		sd_config_placement(b->cfg, &L->pcfg);
+		L->election_base_ms = sd_config_int(b->cfg, "raft.election.timeout.ms");
+	}
+	topo_refresh(L);
+	struct pl_broker self;
+	if (!pl_topology_find(L->topo, b->id, &self)) {
+		return 0;
+	}
+	struct pl_preference pref;
+	int64_t stale;
+	sd_loc_topic_settings(b, topic, &pref, &stale);
+	int64_t t = pl_election_timeout_ms(&pref, L->topo, b->id, L->election_base_ms,
+					   L->pcfg.election_timeout_step_ms);
+	return t > 0 && t <= 3600 * 1000 ? (unsigned)t : 0;
+}
+
+/* ---- Leader pinning ---------------------------------------------------------- */
+
+/* Fills voters (PL_VOTERS_MAX) from the leader's progress, keeping each
+ * voter's healthy streak in lp. Returns how many. */
+static int voters_of(struct sd_locality *L, struct loc_part *lp, struct rl_group *g,
+		     const struct rl_group_status *st, int64_t now, struct pl_voter_progress *out)
+{
+	struct rl_group_progress pr[LOC_PROGRESS_MAX];
+	unsigned n = rl_group_progress(g, pr, LOC_PROGRESS_MAX);
+	int k = 0;
+	bool all_probed = true;
+	for (unsigned i = 0; i < n && i < LOC_PROGRESS_MAX && k < PL_VOTERS_MAX; i++) {
+		if (pr[i].role != RAFT_VOTER) {
+			continue;
+		}
+		int32_t id = (int32_t)pr[i].id;
+		struct loc_peer *peer = peer_get(lp, id);
+		struct pl_voter_progress *v = &out[k++];
+		v->broker_id = id;
+		if (id == L->b->id) {
+			v->match_index = st->last_index;
+			v->last_contact_age_ms = 0;
+		} else {
+			v->match_index = pr[i].match_index;
+			v->last_contact_age_ms =
+			    pr[i].last_contact_ms > 0 ? now - (int64_t)pr[i].last_contact_ms : -1;
+			if (v->last_contact_age_ms < -1) {
+				v->last_contact_age_ms = 0;
+			}
+		}
+		v->healthy_since_ms = peer != NULL ? peer->healthy_since_ms : PL_TIME_NEVER;
+		if (lp->seed_streaks && v->healthy_since_ms == PL_TIME_NEVER) {
+			v->healthy_since_ms = alive_since(L, id);
+		}
+		/* A new leader learns a follower's match index with its first
+		 * AppendEntries result: until then it neither counts the
+		 * follower healthy nor breaks its streak. */
+		bool unprobed = id != L->b->id && v->match_index == 0;
+		if (!unprobed) {
+			pl_voter_observe(v, L->topo, &L->pcfg, st->last_index, now);
+		}
+		all_probed &= !unprobed;
+		if (peer != NULL) {
+			peer->healthy_since_ms = v->healthy_since_ms;
+		}
+	}
+	if (all_probed) {
+		lp->seed_streaks = false; /* from now on streaks are observed */
+	}
+	return k;
+}
+
+/* True if the leader is in the best preference rank any live voter has. */
+static bool compliant(const struct sd_locality *L, const struct loc_part *lp,
+		      const struct pl_voter_progress *v, int n)
+{
+	int best = INT32_MAX, mine = INT32_MAX;
+	for (int i = 0; i < n; i++) {
+		struct pl_broker br;
+		if (!pl_topology_find(L->topo, v[i].broker_id, &br) || !br.alive) {
+			continue;
+		}
+		int r = pl_preference_rank(&lp->pref, L->topo, v[i].broker_id);
+		best = SL_MIN(best, r);
+		if (v[i].broker_id == L->b->id) {
+			mine = r;
+		}
+	}
+	return mine <= best;
+}
+
+static void pin_transfer(struct sd_locality *L, struct sd_partition *sp, struct rl_group *g,
+			 const struct rl_group_status *st, const struct pl_leader_decision *d,
+			 int64_t now)
+{
+	int rv = rl_group_transfer(g, (uint64_t)d->target_id, (uint64_t)now);
+	sd_part_touch(sp->part);
+	if (rv == 0) {
+		L->transfers++;
+	}
+	SL_LOG(rv == 0 ? SL_LOG_INFO : SL_LOG_WARN,
+	       "partition=%s/%d term=%llu event=leader_transfer from=%d to=%d leader_rank=%d "
+	       "target_rank=%d reason=\"%s\" rv=%s",
+	       sp->topic, sp->index, (unsigned long long)st->term, L->b->id, d->target_id,
+	       d->leader_rank, d->target_rank, pl_leader_reason_str(d->reason), rl_err_name(rv));
+}
+
+/* Evaluates leader pinning for one hosted partition (never from inside a
+ * group callback: a transfer steps the group). */
+static void eval_part(struct sd_locality *L, struct sd_partition *sp, struct loc_part *lp,
+		      bool refresh_settings)
+{
+	struct rl_group *g = sd_part_group(sp->part);
+	if (g == NULL) {
+		return;
+	}
+	int64_t now = now_ms(L);
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	note_role(L, lp, &st, now);
+	part_settings(L, lp, sp, refresh_settings);
+	lp->last_eval_ms = now;
+	if (st.role != RAFT_LEADER || st.failed) {
+		lp->decided = false;
+		return;
+	}
+	struct pl_voter_progress v[PL_VOTERS_MAX];
+	int n = voters_of(L, lp, g, &st, now, v);
+	struct pl_leader_input in = {
+	    .topology = L->topo,
+	    .preference = &lp->pref,
+	    .config = &L->pcfg,
+	    .leader_id = L->b->id,
+	    .leader_last_index = st.last_index,
+	    .voters = v,
+	    .n_voters = n,
+	    .now_ms = now,
+	    .last_change_ms = lp->last_change_ms,
+	};
+	if (n < 1 || pl_leader_decide(&in, &lp->decision) != 0) {
+		lp->decided = false;
+		return;
+	}
+	lp->decided = true;
+	lp->compliant = compliant(L, lp, v, n);
+	if (lp->decision.action == PL_LEADER_TRANSFER && !st.transferring && !L->stopping) {
+		pin_transfer(L, sp, g, &st, &lp->decision, now);
+	}
+}
+
+/* One partition of the pinning pass. */
+static void pin_one(struct sd_part *p, void *arg)
+{
+	struct sd_locality *L = arg;
+	struct sd_partition *sp = sd_part_data(p);
+	if (sp == NULL || sd_part_group(p) == NULL ||
+	    sd_part_group_id(p) == SD_CTL_CONTROLLER_GROUP_ID) {
+		return;
+	}
+	struct loc_part *lp = part_get(L, sp->group_id, true);
+	if (lp != NULL) {
+		lp->seen = true;
+		eval_part(L, sp, lp, true);
+	}
+}
+
+/* Frees the state of partitions no longer hosted here. */
+static void prune(struct sd_locality *L)
+{
+	for (uint64_t i = 0; i < L->cap; i++) {
+		struct loc_part *lp = L->parts[i];
+		if (lp == NULL) {
+			continue;
+		}
+		if (!lp->seen && !lp->notice_pending) {
+			L->parts[i] = NULL;
+			sl_free(lp);
+		} else {
+			lp->seen = false;
+		}
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct sd_locality *L = t->data;
+	if (L->stopping || L->b->pm == NULL) {
+		return;
+	}
+	topo_refresh(L);
+	sd_pm_foreach(L->b->pm, pin_one, L);
+	prune(L);
+}
+
+/* ---- Commit notices ----------------------------------------------------------- */
+
+static void send_notice(struct sd_locality *L, uint64_t group_id, uint64_t to,
+			const struct rl_group_status *st, uint64_t last_term)
+{
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_APPEND_ENTRIES;
+	m.server_id = to;
+	m.server_address = "";
+	m.append_entries.version = 0;
+	m.append_entries.term = st->term;
+	m.append_entries.prev_log_index = st->last_index;
+	m.append_entries.prev_log_term = last_term;
+	m.append_entries.leader_commit = st->commit_index;
+	m.append_entries.entries = NULL;
+	m.append_entries.n_entries = 0;
+	if (sl_transport_send_raft(&L->b->transport, to, group_id, &m) == 0) {
+		L->notices++;
+	}
+}
+
+/* Sends the notices due for one partition. Returns true while some
+ * follower still waits for one (and libraft's heartbeat has not come). */
+static bool notify_part(struct sd_locality *L, struct loc_part *lp, int64_t now)
+{
+	struct sd_part *p = sd_pm_get(L->b->pm, lp->group_id);
+	struct rl_group *g =
+	    p != NULL && sd_part_state(p) == SD_PART_RUNNING ? sd_part_group(p) : NULL;
+	if (g == NULL) {
+		return false;
+	}
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	struct rl_entry_info last;
+	if (st.role != RAFT_LEADER || st.failed || st.last_index == 0 ||
+	    rl_entry_get_info(sd_part_log(p), st.last_index, &last) != 0) {
+		return false;
+	}
+	struct rl_group_progress pr[LOC_PROGRESS_MAX];
+	unsigned n = rl_group_progress(g, pr, LOC_PROGRESS_MAX);
+	bool waiting = false;
+	for (unsigned i = 0; i < n && i < LOC_PROGRESS_MAX; i++) {
+		if (pr[i].id == (uint64_t)L->b->id || pr[i].role == RAFT_SPARE) {
+			continue;
+		}
+		struct loc_peer *peer = peer_get(lp, (int32_t)pr[i].id);
+		if (peer == NULL || peer->notified_commit >= st.commit_index) {
+			continue;
+		}
+		if (sd_loc__notice_due(pr[i].match_index, st.last_index, st.commit_index,
+				       peer->notified_commit)) {
+			send_notice(L, lp->group_id, pr[i].id, &st, last.term);
+			peer->notified_commit = st.commit_index;
+		} else {
+			waiting = true;
+		}
+	}
+	return waiting && now - lp->notice_since_ms < L->heartbeat_ms;
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct sd_locality *L = h->data;
+	int64_t now = now_ms(L);
+	struct loc_part *list = L->pending;
+	L->pending = NULL;
+	while (list != NULL) {
+		struct loc_part *lp = list;
+		list = lp->next_pending;
+		lp->next_pending = NULL;
+		if (lp->eval_pending && !L->stopping && L->b->pm != NULL) {
+			struct sd_part *p = sd_pm_get(L->b->pm, lp->group_id);
+			struct sd_partition *sp = p != NULL ? sd_part_data(p) : NULL;
+			lp->eval_pending = false;
+			if (sp != NULL) {
+				eval_part(L, sp, lp, false);
+			}
+		}
+		if (!L->stopping && L->b->pm != NULL && notify_part(L, lp, now)) {
+			lp->next_pending = L->pending;
+			L->pending = lp;
+		} else {
+			lp->notice_pending = false;
+		}
+	}
+	if (L->pending == NULL && L->check_active) {
+		uv_check_stop(&L->check);
+		L->check_active = false;
+	}
+}
+
+static void schedule_notice(struct sd_locality *L, struct loc_part *lp, int64_t now)
+{
+	lp->notice_since_ms = now;
+	if (lp->notice_pending) {
+		return;
+	}
+	lp->notice_pending = true;
+	lp->next_pending = L->pending;
+	L->pending = lp;
+	if (!L->check_active) {
+		uv_check_start(&L->check, on_check);
+		L->check_active = true;
+	}
+}
+
+/* ---- Partition events ------------------------------------------------------------ */
+
+/* Records how long ago the newest batch that just became visible was
+ * produced (its maxTimestamp, the producer's CreateTime): on the leader
+ * that is produce-to-commit, on a follower produce-to-visible-here, so the
+ * difference between the two histograms is the follower visibility lag. */
+static void visibility_sample(struct sd_locality *L, struct loc_part *lp, struct sd_partition *sp,
+			      const struct rl_group_status *st)
+{
+	if (st->hwm <= lp->visible_hwm || st->hwm <= st->start_offset) {
+		lp->visible_hwm = SL_MAX(lp->visible_hwm, st->hwm);
+		return;
+	}
+	bool first = lp->visible_hwm < 0;
+	lp->visible_hwm = st->hwm;
+	struct rl_log *log = sd_part_log(sp->part);
+	uint64_t idx;
+	struct rl_entry_info info;
+	if (first || log == NULL || rl_offset_to_index(log, st->hwm - 1, &idx) != 0 ||
+	    rl_entry_get_info(log, idx, &info) != 0 || info.kind != RL_KIND_DATA) {
+		return;
+	}
+	int64_t lag = sl_now_wall_ms() - info.max_timestamp;
+	if (lag >= 0 && lag <= LOC_VISIBILITY_MAX_MS) {
+		sd_admin_visibility(L->b, st->role == RAFT_LEADER, (double)lag / 1000.0);
+	}
+}
+
+void sd_loc_partition_event(struct sd_partition *sp)
+{
+	struct sd_locality *L = loc_of(sp->b);
+	struct rl_group *g = sd_part_group(sp->part);
+	if (g == NULL || !L->started) {
+		return;
+	}
+	struct loc_part *lp = part_get(L, sp->group_id, true);
+	if (lp == NULL) {
+		return;
+	}
+	int64_t now = now_ms(L);
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	note_role(L, lp, &st, now);
+	visibility_sample(L, lp, sp, &st);
+	if (st.role == RAFT_LEADER && !L->stopping) {
+		/* Pinning reacts to a new leader's first commits (its followers'
+		 * match indexes are known by then) rather than the next tick. */
+		lp->eval_pending |= now - lp->last_eval_ms >= LOC_EVAL_MIN_MS;
+		schedule_notice(L, lp, now);
+	}
+}
+
+/* ---- Fetch from the closest replica ------------------------------------------------ */
+
+/* The high watermark a follower with this match index has at most: the
+ * offset just past the last entry with index <= min(match, commit). */
+static int64_t follower_hwm(struct rl_log *log, const struct rl_group_status *st, uint64_t match)
+{
+	uint64_t idx = SL_MIN(match, st->commit_index);
+	struct rl_entry_info info;
+	if (idx == 0) {
+		return st->start_offset;
+	}
+	if (rl_entry_get_info(log, idx, &info) == 0) {
+		return info.last_offset + 1;
+	}
+	return -1; /* below the retained log: it cannot serve */
+}
+
+/* Fills the replica states the leader knows (PL_REPLICAS_MAX). */
+static int replica_states(struct sd_locality *L, struct sd_partition *sp,
+			  const struct rl_group_status *st, struct pl_replica_state *out)
+{
+	struct rl_group *g = sd_part_group(sp->part);
+	struct rl_log *log = sd_part_log(sp->part);
+	struct rl_group_progress pr[LOC_PROGRESS_MAX];
+	unsigned n = rl_group_progress(g, pr, LOC_PROGRESS_MAX);
+	int64_t now = now_ms(L);
+	int k = 0;
+	for (unsigned i = 0; i < n && i < LOC_PROGRESS_MAX && k < PL_REPLICAS_MAX; i++) {
+		if (pr[i].role != RAFT_VOTER) {
+			continue;
+		}
+		struct pl_replica_state *r = &out[k++];
+		r->broker_id = (int32_t)pr[i].id;
+		r->log_start_offset = st->start_offset;
+		if (pr[i].id == (uint64_t)L->b->id) {
+			r->high_watermark = st->hwm;
+			r->leader_contact_age_ms = 0;
+		} else {
+			r->high_watermark =
+			    log != NULL ? follower_hwm(log, st, pr[i].match_index) : -1;
+			int64_t age =
+			    pr[i].last_contact_ms > 0 ? now - (int64_t)pr[i].last_contact_ms : -1;
+			r->leader_contact_age_ms = age < -1 ? 0 : age;
+		}
+	}
+	return k;
+}
+
+int sd_loc_fetch_select(struct sd_broker *b, struct sd_partition *sp, uint64_t client_hash,
+			const char *client_rack, int64_t fetch_offset, struct pl_fetch_choice *out)
+{
+	struct sd_locality *L = loc_of(b);
+	struct rl_group *g = sd_part_group(sp->part);
+	if (g == NULL) {
+		return PL_ERR_INVAL;
+	}
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	if (st.role != RAFT_LEADER) {
+		return PL_ERR_INVAL;
+	}
+	struct loc_part *lp = part_get(L, sp->group_id, true);
+	struct pl_preference pref;
+	int64_t stale;
+	if (lp != NULL) {
+		part_settings(L, lp, sp, false);
+		stale = lp->max_staleness_ms;
+	} else {
+		sd_loc_topic_settings(b, sp->topic, &pref, &stale);
+	}
+	struct pl_replica_state reps[PL_REPLICAS_MAX];
+	struct pl_fetch_input in = {
+	    .topology = sd_loc_topology(b),
+	    .client_rack = client_rack,
+	    .fetch_offset = fetch_offset,
+	    .max_staleness_ms = stale,
+	    .leader_id = b->id,
+	    .client_hash = client_hash,
+	    .replicas = reps,
+	    .n_replicas = replica_states(L, sp, &st, reps),
+	};
+	return pl_fetch_select(&in, out);
+}
+
+enum pl_follower_fetch sd_loc_follower_decide(struct sd_broker *b, struct sd_partition *sp,
+					      const struct rl_group_status *st,
+					      int64_t fetch_offset)
+{
+	struct sd_locality *L = loc_of(b);
+	struct loc_part *lp = part_get(L, sp->group_id, true);
+	struct pl_preference pref;
+	int64_t stale;
+	if (lp != NULL) {
+		part_settings(L, lp, sp, false);
+		stale = lp->max_staleness_ms;
+	} else {
+		sd_loc_topic_settings(b, sp->topic, &pref, &stale);
+	}
+	int64_t age = -1;
+	if (st->role == RAFT_FOLLOWER && st->leader_id != 0 && st->last_leader_contact_ms > 0) {
+		age = now_ms(L) - (int64_t)st->last_leader_contact_ms;
+		age = age < 0 ? 0 : age;
+	}
+	return pl_follower_fetch_decide(age, stale, st->start_offset, st->hwm, fetch_offset);
+}
+
+/* ---- Reports ------------------------------------------------------------------------ */
+
+struct led_ctx {
+	struct sd_locality *L;
+	void (*fn)(void *arg, const struct sd_loc_led *l);
+	void *arg;
+};
+
+static void led_one(struct sd_part *p, void *arg)
+{
+	struct led_ctx *c = arg;
+	struct sd_partition *sp = sd_part_data(p);
+	struct rl_group *g = sd_part_group(p);
+	if (sp == NULL || g == NULL || sd_part_group_id(p) == SD_CTL_CONTROLLER_GROUP_ID) {
+		return;
+	}
+	struct rl_group_status st;
+	rl_group_get_status(g, &st);
+	if (st.role != RAFT_LEADER) {
+		return;
+	}
+	struct loc_part *lp = part_get(c->L, sp->group_id, false);
+	struct sd_loc_led l = {
+	    .topic = sp->topic,
+	    .partition = sp->index,
+	    .decided = lp != NULL && lp->decided,
+	    .compliant = lp != NULL && lp->decided && lp->compliant,
+	};
+	c->fn(c->arg, &l);
+}
+
+void sd_loc_foreach_led(struct sd_broker *b, void (*fn)(void *arg, const struct sd_loc_led *l),
+			void *arg)
+{
+	struct led_ctx c = {loc_of(b), fn, arg};
+	if (b->pm != NULL) {
+		sd_pm_foreach(b->pm, led_one, &c);
+	}
+}
+
+/* ---- Explain ------------------------------------------------------------------------- */
+
+static const char *level_str(enum pl_locality_level l)
+{
+	return l == PL_LOCALITY_RACK ? "rack" : l == PL_LOCALITY_REGION ? "region" : "none";
+}
+
+static const char *follower_str(enum pl_follower_fetch d)
+{
+	switch (d) {
+	case PL_FOLLOWER_SERVE:
+		return "serve";
+	case PL_FOLLOWER_WAIT:
+		return "wait for data (long poll)";
+	case PL_FOLLOWER_REFUSE_STALE:
+		return "refuse: no leader contact within the staleness bound";
+	default:
+		return "offset out of range";
+	}
+}
+
+static void explain_replicas(struct sd_locality *L, const struct pl_preference *pref,
+			     const struct pl_replica_state *r, int n, struct sd_json *j)
+{
+	sd_json_key(j, "replicas");
+	sd_json_array_begin(j);
+	for (int i = 0; i < n; i++) {
+		struct pl_broker br = {0};
+		bool known = pl_topology_find(L->topo, r[i].broker_id, &br);
+		sd_json_object_begin(j);
+		sd_json_kv_int(j, "id", r[i].broker_id);
+		sd_json_kv_str(j, "region", known ? br.region : "");
+		sd_json_kv_str(j, "rack", known ? br.rack : "");
+		sd_json_kv_bool(j, "alive", known && br.alive);
+		sd_json_kv_int(j, "preference_rank",
+			       pl_preference_rank(pref, L->topo, r[i].broker_id));
+		sd_json_kv_int(j, "high_watermark", r[i].high_watermark);
+		sd_json_kv_int(j, "leader_contact_age_ms", r[i].leader_contact_age_ms);
+		sd_json_object_end(j);
+	}
+	sd_json_array_end(j);
+}
+
+static void explain_leader(struct sd_locality *L, struct sd_partition *sp,
+			   const struct rl_group_status *st, const char *client_rack,
+			   int64_t offset, const struct pl_preference *pref, struct sd_json *j)
+{
+	struct pl_replica_state reps[PL_REPLICAS_MAX];
+	int n = replica_states(L, sp, st, reps);
+	struct pl_fetch_choice ch;
+	int rv = sd_loc_fetch_select(L->b, sp, pl_client_hash(NULL, client_rack), client_rack,
+				     offset, &ch);
+	sd_json_key(j, "fetch");
+	sd_json_object_begin(j);
+	sd_json_kv_int(j, "offset", offset);
+	sd_json_kv_int(j, "broker", rv == 0 ? ch.broker_id : L->b->id);
+	sd_json_kv_str(j, "reason", rv == 0 ? pl_fetch_reason_str(ch.reason) : pl_strerror(rv));
+	sd_json_kv_bool(j, "redirect", rv == 0 && ch.broker_id != L->b->id);
+	sd_json_object_end(j);
+	explain_replicas(L, pref, reps, n, j);
+	struct loc_part *lp = part_get(L, sp->group_id, false);
+	sd_json_key(j, "leader_decision");
+	if (lp == NULL || !lp->decided) {
+		sd_json_null(j);
+		return;
+	}
+	const struct pl_leader_decision *d = &lp->decision;
+	sd_json_object_begin(j);
+	sd_json_kv_str(j, "action", d->action == PL_LEADER_TRANSFER ? "transfer" : "stay");
+	sd_json_kv_str(j, "reason", pl_leader_reason_str(d->reason));
+	sd_json_kv_int(j, "target", d->target_id);
+	sd_json_kv_int(j, "leader_rank", d->leader_rank);
+	sd_json_kv_int(j, "target_rank", d->target_rank);
+	sd_json_kv_bool(j, "compliant", lp->compliant);
+	sd_json_kv_int(j, "ms_since_leader_change", now_ms(L) - lp->changed_at_ms);
+	sd_json_kv_bool(j, "elected_after_failure", lp->last_change_ms != lp->changed_at_ms);
+	sd_json_object_end(j);
+}
+
+static void explain_follower(struct sd_locality *L, struct sd_partition *sp,
+			     const struct rl_group_status *st, int64_t offset, int64_t stale,
+			     struct sd_json *j)
+{
+	int64_t age =
+	    st->last_leader_contact_ms > 0 ? now_ms(L) - (int64_t)st->last_leader_contact_ms : -1;
+	sd_json_key(j, "follower");
+	sd_json_object_begin(j);
+	sd_json_kv_int(j, "offset", offset);
+	sd_json_kv_int(j, "high_watermark", st->hwm);
+	sd_json_kv_int(j, "leader_contact_age_ms", age);
+	sd_json_kv_int(j, "max_staleness_ms", stale);
+	sd_json_kv_str(j, "decision", follower_str(sd_loc_follower_decide(L->b, sp, st, offset)));
+	sd_json_object_end(j);
+}
+
+static void explain_client(struct sd_locality *L, const char *client_rack, struct sd_json *j)
+{
+	struct pl_locality loc;
+	pl_topology_locate(L->topo, client_rack, &loc);
+	sd_json_kv_str(j, "client_rack", client_rack != NULL ? client_rack : "");
+	sd_json_key(j, "client_locality");
+	sd_json_object_begin(j);
+	sd_json_kv_str(j, "level", level_str(loc.level));
+	sd_json_kv_str(j, "region", loc.region != NULL ? loc.region : "");
+	sd_json_kv_str(j, "rack", loc.rack != NULL ? loc.rack : "");
+	sd_json_kv_str(
+	    j, "versus_this_broker",
+	    sd_loc_where_str(sd_loc__classify(L->topo, L->b->region, L->b->rack, client_rack)));
+	sd_json_object_end(j);
+}
+
+int sd_loc_explain(struct sd_broker *b, const char *topic, int32_t partition,
+		   const char *client_rack, int64_t offset, struct sd_json *j, char *msg,
+		   size_t msg_len)
+{
+	struct sd_locality *L = loc_of(b);
+	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
+	if (t == NULL || partition < 0 || partition >= t->n_partitions) {
+		snprintf(msg, msg_len, "unknown topic or partition");
+		return 404;
+	}
+	(void)sd_loc_topology(b);
+	struct pl_preference pref;
+	int64_t stale;
+	sd_loc_topic_settings(b, topic, &pref, &stale);
+	char pref_s[PL_PREF_STRING_BYTES_MAX];
+	(void)pl_preference_format(&pref, pref_s, sizeof(pref_s));
+	struct sd_partition *sp = sd_partition_find(b, topic, partition);
+	struct rl_group *g = sp != NULL ? sd_part_group(sp->part) : NULL;
+	struct rl_group_status st = {0};
+	if (g != NULL) {
+		rl_group_get_status(g, &st);
+	}
+	sd_json_object_begin(j);
+	sd_json_kv_str(j, "topic", topic);
+	sd_json_kv_int(j, "partition", partition);
+	sd_json_kv_int(j, "broker", b->id);
+	sd_json_kv_int(j, "leader", sd_leader_of(b, t->partitions[partition].group_id, NULL));
+	sd_json_kv_str(j, "leaders_preference", pref_s);
+	sd_json_kv_int(j, "max_staleness_ms", stale);
+	explain_client(L, client_rack, j);
+	if (g == NULL) {
+		sd_json_kv_str(j, "evaluated_by", "none: not hosted here; ask the leader");
+	} else if (st.role == RAFT_LEADER) {
+		sd_json_kv_str(j, "evaluated_by", "leader");
+		explain_leader(L, sp, &st, client_rack, offset < 0 ? st.hwm : offset, &pref, j);
+	} else {
+		sd_json_kv_str(j, "evaluated_by",
+			       "follower: ask the leader for the replica choice");
+		explain_follower(L, sp, &st, offset < 0 ? st.hwm : offset, stale, j);
+	}
+	sd_json_object_end(j);
+	return 200;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------ */
+
+int sd_locality_start(struct sd_broker *b)
+{
+	struct sd_locality *L = loc_of(b);
+	sd_config_placement(b->cfg, &L->pcfg);
+	L->election_base_ms = sd_config_int(b->cfg, "raft.election.timeout.ms");
+	L->heartbeat_ms = sd_config_int(b->cfg, "raft.heartbeat.interval.ms");
+	topo_refresh(L);
+	if (uv_timer_init(b->loop, &L->timer) != 0 || uv_check_init(b->loop, &L->check) != 0) {
+		return -1;
+	}
+	L->timer.data = L;
+	L->check.data = L;
+	uv_timer_start(&L->timer, on_tick, SD_LOC_TICK_MS, SD_LOC_TICK_MS);
+	L->started = true;
+	return 0;
+}
+
+void sd_locality_stop(struct sd_broker *b)
+{
+	struct sd_locality *L = loc_of(b);
+	if (!L->started || L->stopping) {
+		return;
+	}
+	L->stopping = true;
+	uv_timer_stop(&L->timer);
+	if (L->check_active) {
+		uv_check_stop(&L->check);
+		L->check_active = false;
+	}
+}
+
+void sd_locality_free(struct sd_broker *b)
+{
+	struct sd_locality *L = loc_of(b);
+	for (uint64_t i = 0; i < L->cap; i++) {
+		sl_free(L->parts[i]);
+	}
+	sl_free(L->parts);
+	sl_free(L->alive);
+	pl_topology_free(L->topo);
+	memset(L, 0, sizeof(*L));
+}
