@@ -2,7 +2,8 @@
 # static library per module; programs and test binaries link what they need.
 #
 #   make deps    install build/test dependencies if missing (idempotent)
-#   make demo    deps + build + the walk-through of what works today
+#   make demo    deps + build + a 3-region cluster demo (deploy/demo.sh)
+#   make demo-storage  the partition-storage walk-through
 #   make all     build everything (warnings are errors)
 #   make test    deps + build + every test suite
 #   make asan    the same tests under AddressSanitizer + UBSan
@@ -87,7 +88,13 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SL_TEST_QUICK=1 bash scripts/run-tests.sh build-asan
 
+# make demo: a 3-region cluster on loopback (deploy/demo.sh); make demo-storage:
+# the partition-storage walk-through (group commit, torn tail, recovery).
 demo: deps
+	$(MAKE) all
+	bash deploy/demo.sh $(BUILD)
+
+demo-storage: deps
 	$(MAKE) all
 	$(BUILD)/tests/demo/storage_demo
 
@@ -116,7 +123,7 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps demo test asan bench sim format clean
+.PHONY: all deps demo demo-storage test asan bench sim format clean
 .DEFAULT_GOAL := all
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

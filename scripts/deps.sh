@@ -22,6 +22,12 @@ for p in "${pkgs_build[@]}" "${pkgs_test[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
+# Node.js and npm for the kafkajs compat tests (tests/suites/compat.sh, which
+# installs kafkajs itself with npm): Debian's packages, unless a node and an
+# npm are already on the PATH (whatever their origin).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
 if raft_ok && [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

@@ -1,0 +1,545 @@
+#!/usr/bin/env python3
+"""Real Kafka clients against a running stretchlog cluster: kcat (librdkafka),
+kafka-python 2.0.2 and kafkajs 2.2.4. Every check compares exact bytes (keys,
+values, headers, offsets) and prints a diff of the first mismatches.
+
+Usage: compat.py CLUSTER_DIR STRETCHLOGD NODE_DIR
+  CLUSTER_DIR  a cluster started by deploy/cluster.sh (3 brokers)
+  STRETCHLOGD  the broker binary (to check deploy/broker.properties.example)
+  NODE_DIR     where kafkajs is installed (tests/compat/node)
+
+kafka-python 2.0.2 does not skip control batches: it hands stretchlog's Raft
+configuration and barrier batches to the application as ordinary records.
+The checks here find control batches with a raw Fetch (kwire) and skip
+records at those offsets; the closing note says how many there were, so the
+quirk stays visible. Consumer groups are not implemented, so
+kafka-python consumes with assign(); kafkajs (no manual assignment) only
+produces, creates topics and reads offsets and configs; its records are read
+back with kafka-python and kcat.
+"""
+import base64
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "deploy"))
+
+import kwire  # noqa: E402
+from cluster import Cluster  # noqa: E402
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic  # noqa: E402
+from kafka.errors import KafkaError  # noqa: E402
+
+LZ4 = 3
+SOURCE_DYNAMIC_TOPIC = 1
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def check_same(what, expected, got):
+    fields = None
+    if "(" in what and what.endswith(")"):
+        fields = [f.strip() for f in what[what.rindex("(") + 1:-1].split(",")]
+    d = kwire.diff(what, expected, got, fields=fields)
+    if d is not None:
+        raise Fail(d)
+
+
+class Ctx:
+    def __init__(self, cluster_dir, binary, node_dir):
+        self.cluster = Cluster.load(cluster_dir)
+        self.binary = binary
+        self.node_dir = node_dir
+        self.bootstrap = self.cluster.bootstrap
+        self.addrs = self.bootstrap.split(",")
+        self.rnd = random.Random(20240611)
+        self.hwm_lags = []
+        self.kp_control_seen = 0
+
+    def run(self, argv, input=None, timeout=30):
+        p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        if p.returncode != 0:
+            raise Fail("%s exited %d: %s" % (" ".join(argv[:3]), p.returncode,
+                                             p.stderr.decode(errors="replace")[-2000:]))
+        return p.stdout
+
+    def wait_leaders(self, topic, n, timeout=15):
+        """Partition leaders of topic once all n have one: {partition: addr}."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                brokers, parts, errors = kwire.metadata(self.addrs[0], [topic])
+                leaders = {p: brokers.get(parts[(topic, p)][0]) for p in range(n)
+                           if (topic, p) in parts and parts[(topic, p)][2] == 0}
+                if len(leaders) == n and all(leaders.values()):
+                    return leaders
+                last = (errors, parts)
+            except (OSError, kwire.Closed) as e:
+                last = e
+            time.sleep(0.1)
+        raise Fail("topic %s: no leader for every partition after %ds: %s" % (topic, timeout, last))
+
+    def raw_log(self, topic, partition, leaders):
+        """(batches, hwm) of one partition, fetched from its leader."""
+        return kwire.fetch_batches(leaders[partition], topic, partition)
+
+    def wait_end(self, topic, partition, leaders, end, timeout=5):
+        """(batches, hwm) once the partition's high watermark reached end,
+        the offset after the last acknowledged record. An acknowledged
+        (acks=all) record should be below the high watermark at once; when
+        it is not, the lag is noted (see the note printed at the end)."""
+        deadline = time.monotonic() + timeout
+        first = None
+        while True:
+            batches, hwm = self.raw_log(topic, partition, leaders)
+            first = hwm if first is None else first
+            if hwm >= end:
+                if first < end:
+                    self.hwm_lags.append("%s/%d: hwm %d after acks up to offset %d" %
+                                         (topic, partition, first, end - 1))
+                return batches, hwm
+            if time.monotonic() > deadline:
+                raise Fail("%s/%d: high watermark %d, still below %d (acknowledged) after %ds" %
+                           (topic, partition, hwm, end, timeout))
+            time.sleep(0.05)
+
+    def kp_read(self, topic, ends, leaders, timeout=20):
+        """Every record of the partitions of ends ({partition: offset after
+        the last acknowledged record}) read with kafka-python (assign +
+        seek_to_beginning) up to the high watermark, as {p: [(offset, key,
+        value, headers)]}, control records dropped (see the module doc)."""
+        control = {}
+        hwm = {}
+        partitions = sorted(ends)
+        for p in partitions:
+            b, hwm[p] = self.wait_end(topic, p, leaders, ends[p])
+            control[p] = kwire.control_offsets(b)
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                          enable_auto_commit=False, consumer_timeout_ms=1000,
+                          fetch_max_wait_ms=100)
+        try:
+            tps = [TopicPartition(topic, p) for p in partitions]
+            c.assign(tps)
+            c.seek_to_beginning()
+            got = {p: [] for p in partitions}
+            seen = {p: -1 for p in partitions}
+            deadline = time.monotonic() + timeout
+            while any(seen[p] < hwm[p] - 1 for p in partitions):
+                if time.monotonic() > deadline:
+                    raise Fail("kafka-python read of %s stopped at %s, high watermarks %s" %
+                               (topic, seen, hwm))
+                for tp, recs in c.poll(timeout_ms=200).items():
+                    for m in recs:
+                        seen[tp.partition] = max(seen[tp.partition], m.offset)
+                        if m.offset in control[tp.partition]:
+                            self.kp_control_seen += 1
+                            continue
+                        got[tp.partition].append((m.offset, m.key, m.value, list(m.headers)))
+            return got
+        finally:
+            c.close()
+
+    KCAT_END = b"<<|kcat-end|>>\n"
+
+    def kcat_read(self, topic, partition, addr=None):
+        """[(offset, key, value, headers text)] of a partition read with kcat.
+        Keys and values are length-prefixed; the headers (%h, k=v,k=v) run to
+        a sentinel, since kcat prints their values raw."""
+        out = self.run(["kcat", "-b", addr or self.bootstrap, "-C", "-t", topic, "-p",
+                        str(partition), "-o", "beginning", "-e", "-q", "-f",
+                        "MSG %o %K %S\n%k%s\n%h" + self.KCAT_END.decode()], timeout=30)
+        recs = []
+        i = 0
+        while i < len(out):
+            nl = out.index(b"\n", i)
+            tag, off, klen, vlen = out[i:nl].split(b" ")
+            check(tag == b"MSG", "kcat output out of step at byte %d" % i)
+            i = nl + 1
+            klen, vlen = int(klen), int(vlen)
+            key = None if klen < 0 else out[i:i + klen]
+            i += max(klen, 0)
+            value = None if vlen < 0 else out[i:i + vlen]
+            i += max(vlen, 0)
+            check(out[i:i + 1] == b"\n", "kcat output out of step at byte %d" % i)
+            end = out.index(self.KCAT_END, i + 1)
+            recs.append((int(off), key, value, out[i + 1:end]))
+            i = end + len(self.KCAT_END)
+        return recs
+
+
+def headers_text(headers):
+    """kcat's %h rendering of headers: k=v,k=v, each value raw up to its
+    first NUL byte (kcat prints header values as C strings)."""
+    return b",".join(k.encode() + b"=" + v.split(b"\0")[0] for k, v in headers)
+
+
+# ---- checks -------------------------------------------------------------------
+
+
+def check_config_template(ctx):
+    """deploy/broker.properties.example is accepted by stretchlogd."""
+    tmpl = os.path.join(ROOT, "deploy", "broker.properties.example")
+    ctx.run([ctx.binary, "-c", tmpl, "--print-config"])
+    return "parsed"
+
+
+def check_kcat_lz4(ctx):
+    """kcat -z lz4 with keys (-K:) and headers (-H), read back with kcat."""
+    topic, part = "compat-kcat", 1
+    # Keys: any byte but the key delimiter and newline; values: any byte but
+    # newline (kcat splits the input on newlines, the key at the first ':').
+    kbytes = bytes(b for b in range(256) if b not in b":\n")
+    vbytes = bytes(b for b in range(256) if b != 0x0A)
+    msgs = [(b"empty-value", b""), (b"", b"empty-key"), (b"k", b"colon:in:value")]
+    for i in range(400):
+        klen = ctx.rnd.randrange(1, 20)
+        key = b"k%d-" % i + bytes(ctx.rnd.choice(kbytes) for _ in range(klen))
+        if i % 3 == 0:  # compressible
+            value = (b"order-%06d;" % i) * ctx.rnd.randrange(1, 40)
+        else:
+            value = bytes(ctx.rnd.choice(vbytes) for _ in range(ctx.rnd.randrange(0, 300)))
+        msgs.append((key, value))
+    msgs.append((b"big", b"0123456789abcdef" * 12000))  # 192 KB: several lz4 blocks
+    data = b"".join(k + b":" + v + b"\n" for k, v in msgs)
+    hdrs = [("trace", b"t-1"), ("env", b"compat")]
+    ctx.run(["kcat", "-b", ctx.bootstrap, "-P", "-t", topic, "-p", str(part), "-K:", "-z",
+             "lz4", "-X", "acks=all", "-X", "message.max.bytes=1000000"] +
+            [a for k, v in hdrs for a in ("-H", "%s=%s" % (k, v.decode()))], input=data)
+    # kcat reports no offsets: wait until the partition shows every record.
+    leaders = ctx.wait_leaders(topic, 3)
+    deadline = time.monotonic() + 5
+    while True:
+        batches, _ = ctx.raw_log(topic, part, leaders)
+        stored = kwire.data_records(batches)
+        if len(stored) >= len(msgs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    got = ctx.kcat_read(topic, part)
+    check_same("kcat %s/%d records (key, value, headers)" % (topic, part),
+               [(k, v, headers_text(hdrs)) for k, v in msgs], [(r[1], r[2], r[3]) for r in got])
+    offs = [r[0] for r in got]
+    check(offs == sorted(set(offs)), "kcat offsets not strictly increasing: %s" % offs[:20])
+    data_b = [b for b in batches if not b.is_control]
+    check(any(b.compression == LZ4 for b in data_b),
+          "no lz4 batch stored for kcat -z lz4: codecs %s" % [b.compression for b in data_b])
+    check_same("stored records vs kcat view", [(r[0], r[1], r[2]) for r in got],
+               [(o, k, v) for o, k, v, _h in stored])
+    ctx.kcat_msgs = (topic, part, msgs, hdrs, offs)
+    return "%d records, %d batches (%d lz4)" % (len(msgs), len(data_b),
+                                                sum(b.compression == LZ4 for b in data_b))
+
+
+def check_kcat_metadata(ctx):
+    """kcat -L -J lists the three brokers and the topic's partitions."""
+    out = json.loads(ctx.run(["kcat", "-b", ctx.addrs[1], "-L", "-J", "-t", "compat-kcat"]))
+    want = sorted("%d %s" % (b["id"], ctx.cluster.kafka_addr(b["id"]))
+                  for b in ctx.cluster.state["brokers"])
+    got = sorted("%d %s" % (b["id"], b["name"]) for b in out["brokers"])
+    check_same("kcat -L brokers", want, got)
+    check(out.get("controllerid") in ctx.cluster.ids, "no controller id: %s" % out)
+    topics = {t["topic"]: t for t in out["topics"]}
+    check("compat-kcat" in topics, "topic missing from kcat -L: %s" % list(topics))
+    parts = topics["compat-kcat"]["partitions"]
+    check_same("kcat -L partitions", [0, 1, 2], sorted(p["partition"] for p in parts))
+    for p in parts:
+        reps = sorted(r["id"] for r in p["replicas"])
+        check(reps == [1, 2, 3], "partition %d replicas %s" % (p["partition"], reps))
+        check(p["leader"] in reps, "partition %d leader %s not a replica" % (p["partition"],
+                                                                                p["leader"]))
+    return "3 brokers, 3 partitions"
+
+
+def admin(ctx):
+    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=15000,
+                            client_id="stretchlog-compat")
+
+
+def describe(a, topic):
+    r = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    res = r[0].resources[0]
+    check(res[0] == 0, "DescribeConfigs %s: error %d %s" % (topic, res[0], res[1]))
+    return {e[0]: (e[1], e[3]) for e in res[4]}  # name -> (value, config_source)
+
+
+def check_kp_admin(ctx):
+    """kafka-python admin: create_topics with configs, describe_configs,
+    alter_configs, errors for a duplicate and a bad config."""
+    topic = "compat-kp-admin"
+    cfg = {"retention.ms": "3600000", "leaders.preference": "none", "segment.bytes": "1048576"}
+    a = admin(ctx)
+    try:
+        r = a.create_topics([NewTopic(topic, 3, 3, topic_configs=cfg)], timeout_ms=15000)
+        check_same("CreateTopics errors", [(topic, 0)], [(t[0], t[1]) for t in r.topic_errors])
+        got = describe(a, topic)
+        check_same("described configs (value, source)",
+                   [(k, v, SOURCE_DYNAMIC_TOPIC) for k, v in sorted(cfg.items())],
+                   [(k,) + got.get(k, (None, None)) for k in sorted(cfg)])
+        check(got.get("cleanup.policy", (None,))[0] == "delete",
+              "default cleanup.policy not described: %r" % (got.get("cleanup.policy"),))
+        new = {"retention.ms": "7200000", "leaders.preference": "regions:r2,r1"}
+        ar = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=new)])
+        check(all(x[0] == 0 for x in ar.resources), "AlterConfigs: %s" % ar)
+        got = describe(a, topic)
+        check_same("configs after AlterConfigs", sorted(new.items()),
+                   [(k, got.get(k, (None,))[0]) for k in sorted(new)])
+        errs = []
+        for name, conf, want in ((topic, {}, 36),  # TOPIC_ALREADY_EXISTS
+                                 ("compat-bad-pref", {"leaders.preference": "bogus"}, 40)):
+            try:
+                a.create_topics([NewTopic(name, 1, 3, topic_configs=conf)], timeout_ms=15000)
+                errs.append((name, "no error", want))
+            except KafkaError as e:
+                code = getattr(e, "errno", None)
+                if code != want:
+                    errs.append((name, code, want))
+        check(not errs, "CreateTopics (topic, got, expected error): %s" % errs)
+    finally:
+        a.close()
+    return "configs created, described, altered"
+
+
+def gen_records(rnd, n, partitions):
+    """[(partition, key, value, headers)] with binary keys, values and headers,
+    null keys and values and empty ones among them."""
+    out = []
+    for i in range(n):
+        p = i % partitions
+        key = None if i % 17 == 5 else bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 24)))
+        if i % 23 == 7:
+            value = None
+        elif i % 5 == 0:
+            value = (b"compressible-%d|" % i) * rnd.randrange(1, 60)
+        else:
+            value = bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 2000)))
+        if key is None and value is None:
+            value = b""  # kafka-python refuses a record without key and value
+        headers = [("seq", b"%d" % i), ("bin", bytes(rnd.randrange(256) for _ in range(5)))]
+        if i % 4 == 0:
+            headers.append(("empty", b""))
+        out.append((p, key, value, headers))
+    return out
+
+
+def check_kp_produce_consume(ctx):
+    """KafkaProducer acks=all lz4 with keys and headers; KafkaConsumer
+    assign()+seek_to_beginning reads every record back byte for byte; kcat
+    reads the same bytes; delete_topics removes the topics."""
+    topic = "compat-kp"
+    a = admin(ctx)
+    try:
+        a.create_topics([NewTopic(topic, 3, 3)], timeout_ms=15000)
+    finally:
+        a.close()
+    leaders = ctx.wait_leaders(topic, 3)
+    recs = gen_records(ctx.rnd, 600, 3)
+    pr = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks="all", compression_type="lz4",
+                       linger_ms=5, retries=0, max_in_flight_requests_per_connection=1,
+                       client_id="stretchlog-compat")
+    try:
+        futs = [pr.send(topic, key=k, value=v, headers=h, partition=p) for p, k, v, h in recs]
+        pr.flush(timeout=30)
+        metas = [f.get(timeout=10) for f in futs]
+    finally:
+        pr.close(timeout=10)
+    expected = {p: [] for p in range(3)}
+    for (p, k, v, h), md in zip(recs, metas):
+        check(md.partition == p, "acknowledged partition %d, sent to %d" % (md.partition, p))
+        expected[p].append((md.offset, k, v, h))
+    got = ctx.kp_read(topic, {p: expected[p][-1][0] + 1 for p in range(3)}, leaders)
+    for p in range(3):
+        check_same("kafka-python %s/%d (offset, key, value, headers)" % (topic, p), expected[p],
+                   got[p])
+    codecs = set()
+    for p in range(3):
+        batches, _ = ctx.raw_log(topic, p, leaders)
+        codecs |= {b.compression for b in batches if not b.is_control}
+    check(LZ4 in codecs, "kafka-python lz4 produce stored codecs %s" % codecs)
+    # The same bytes through librdkafka (headers compared as kcat prints them).
+    k = ctx.kcat_read(topic, 0)
+    check_same("kcat view of %s/0 (offset, key, value, headers)" % topic,
+               [(o, key, v, headers_text(h)) for o, key, v, h in expected[0]], k)
+    # kcat's records, read with kafka-python (the other direction).
+    ktopic, kpart, kmsgs, khdrs, koffs = ctx.kcat_msgs
+    kl = ctx.wait_leaders(ktopic, 3)
+    got = ctx.kp_read(ktopic, {kpart: koffs[-1] + 1}, kl)[kpart]
+    check_same("kafka-python view of kcat's records",
+               [(o, k_, v, khdrs) for o, (k_, v) in zip(koffs, kmsgs)], got)
+    # delete_topics, then neither topic is listed.
+    a = admin(ctx)
+    try:
+        r = a.delete_topics([topic, "compat-kp-admin"], timeout_ms=15000)
+        check_same("DeleteTopics errors", [(topic, 0), ("compat-kp-admin", 0)],
+                   sorted([tuple(x) for x in r.topic_error_codes], key=lambda x: x[0] != topic))
+        deadline = time.monotonic() + 10
+        while True:
+            left = {topic, "compat-kp-admin"} & set(a.list_topics())
+            if not left:
+                break
+            check(time.monotonic() < deadline, "deleted topics still listed: %s" % left)
+            time.sleep(0.2)
+    finally:
+        a.close()
+    return "%d records in 3 partitions, codecs %s, deleted" % (len(recs), sorted(codecs))
+
+
+def check_kafkajs(ctx):
+    """kafkajs createTopics + produce (acks=-1, binary keys, values, headers)
+    + fetchTopicOffsets + describeConfigs; read back with kafka-python."""
+    topic = "compat-kafkajs"
+    recs = gen_records(ctx.rnd, 300, 3)
+    enc = lambda b: None if b is None else base64.b64encode(b).decode()  # noqa: E731
+    job = {"brokers": ctx.addrs, "topic": topic, "chunk": 40,
+           "create": {"numPartitions": 3, "replicationFactor": 3,
+                      "configEntries": [{"name": "retention.ms", "value": "86400000"}]},
+           "messages": [{"partition": p, "key": enc(k), "value": enc(v),
+                         "headers": {hk: enc(hv) for hk, hv in h}} for p, k, v, h in recs]}
+    out = ctx.run(["node", os.path.join(ctx.node_dir, "kafkajs_compat.js")],
+                  input=json.dumps(job).encode(), timeout=60)
+    res = json.loads(out)
+    check(res["created"] is True, "kafkajs createTopics returned %s" % res["created"])
+    # Expected offsets: each send() is one batch per partition, in order.
+    expected = {p: [] for p in range(3)}
+    chunk = job["chunk"]
+    for si, send in enumerate(res["sends"]):
+        base = {}
+        for x in send:
+            check(x["errorCode"] == 0, "kafkajs send %d: %s" % (si, x))
+            base[x["partition"]] = int(x["baseOffset"])
+        for p, k, v, h in recs[si * chunk:(si + 1) * chunk]:
+            expected[p].append((base[p], k, v, h))
+            base[p] += 1
+    leaders = ctx.wait_leaders(topic, 3)
+    ends = {p: expected[p][-1][0] + 1 for p in range(3)}
+    got = ctx.kp_read(topic, ends, leaders)
+    for p in range(3):
+        check_same("kafkajs records read by kafka-python %s/%d" % (topic, p), expected[p],
+                   got[p])
+    hwm = {p: ctx.raw_log(topic, p, leaders)[1] for p in range(3)}
+    offs = sorted((o["partition"], int(o["high"]), int(o["low"])) for o in res["offsets"])
+    check_same("kafkajs fetchTopicOffsets (partition, high, low)",
+               [(p, hwm[p], 0) for p in range(3)], offs)
+    for o in res["offsetsFirst"]:
+        if int(o["high"]) < ends[o["partition"]]:
+            ctx.hwm_lags.append("%s/%d: kafkajs fetchTopicOffsets high %s right after acks "
+                                "up to offset %d" % (topic, o["partition"], o["high"],
+                                                     ends[o["partition"]] - 1))
+    cfg = dict(res["configs"])
+    check(cfg.get("retention.ms") == "86400000",
+          "kafkajs describeConfigs retention.ms = %s" % cfg.get("retention.ms"))
+    return "%d records in %d sends" % (len(recs), len(res["sends"]))
+
+
+def check_error_codes(ctx):
+    """Requests that must fail get Kafka's error code (kafka-python's
+    protocol structs on a raw connection, so the exact code is seen)."""
+    from kafka.protocol.admin import (CreateTopicsRequest, DeleteTopicsRequest,
+                                      DescribeConfigsRequest)
+    from kafka.protocol.fetch import FetchRequest
+    from kafka.protocol.metadata import MetadataRequest
+    from kafka.protocol.offset import OffsetRequest
+    from kafka.protocol.produce import ProduceRequest
+
+    def create(name, np_, rf, cfg=()):
+        r = c.request(CreateTopicsRequest[3](create_topic_requests=[(name, np_, rf, [], list(cfg))],
+                                             timeout=10000, validate_only=False))
+        return r.topic_errors[0][1]
+
+    c = kwire.Conn(ctx.addrs[0])
+    try:
+        got = [
+            ("CreateTopics RF 5 on 3 brokers", create("compat-e1", 1, 5), 38),
+            ("CreateTopics 0 partitions", create("compat-e2", 0, 3), 37),
+            ("CreateTopics invalid name", create("bad topic!", 1, 3), 17),
+            ("CreateTopics 250-byte name", create("x" * 250, 1, 3), 17),
+            ("CreateTopics unknown config", create("compat-e3", 1, 3, [("no.such", "1")]), 40),
+            ("CreateTopics cleanup.policy=compact",
+             create("compat-e4", 1, 3, [("cleanup.policy", "compact")]), 40),
+            ("CreateTopics bad leaders.preference",
+             create("compat-e5", 1, 3, [("leaders.preference", "regions:")]), 40),
+            ("DeleteTopics unknown", c.request(DeleteTopicsRequest[1](
+                topics=["compat-nosuch"], timeout=10000)).topic_error_codes[0][1], 3),
+            ("DescribeConfigs unknown topic", c.request(DescribeConfigsRequest[1](
+                resources=[(2, "compat-nosuch", None)], include_synonyms=False)).resources[0][0],
+             3),
+            ("Metadata unknown topic without auto-create", c.request(MetadataRequest[4](
+                topics=["compat-nosuch"], allow_auto_topic_creation=False)).topics[0][0], 3),
+        ]
+    finally:
+        c.close()
+    # Partition-level errors, asked of the leader of compat-kcat/0.
+    leaders = ctx.wait_leaders("compat-kcat", 3)
+    c = kwire.Conn(leaders[0])
+    try:
+        fr = c.request(FetchRequest[4](replica_id=-1, max_wait_time=10, min_bytes=1,
+                                       max_bytes=1000, isolation_level=0,
+                                       topics=[("compat-kcat", [(99, 0, 100), (0, 1 << 40, 100)])]))
+        lo = c.request(OffsetRequest[1](replica_id=-1, topics=[("compat-kcat", [(99, -1)])]))
+        pr = c.request(ProduceRequest[3](transactional_id=None, required_acks=-1, timeout=5000,
+                                         topics=[("compat-kcat", [(99, b"")])]))
+    finally:
+        c.close()
+    got += [("Fetch partition 99", fr.topics[0][1][0][1], 3),
+            ("Fetch offset 2^40", fr.topics[0][1][1][1], 1),
+            ("ListOffsets partition 99", lo.topics[0][1][0][1], 3),
+            ("Produce partition 99", pr.topics[0][1][0][1], 3)]
+    check_same("error codes (request, got, expected)", [(n, w, w) for n, _g, w in got], got)
+    return "%d error responses" % len(got)
+
+
+CHECKS = [check_config_template, check_kcat_lz4, check_kcat_metadata, check_kp_admin,
+          check_kp_produce_consume, check_kafkajs, check_error_codes]
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    ctx = Ctx(*argv)
+    failed = []
+    for fn in CHECKS:
+        name = fn.__name__[len("check_"):]
+        t0 = time.monotonic()
+        try:
+            what = fn(ctx)
+            print("ok   %-22s %5.1fs  %s" % (name, time.monotonic() - t0, what), flush=True)
+        except Fail as e:
+            failed.append(name)
+            print("FAIL %-22s %5.1fs\n%s" % (name, time.monotonic() - t0, e), flush=True)
+        except Exception:  # noqa: BLE001 - a crash of a check is a failure, with its trace
+            failed.append(name)
+            print("FAIL %-22s %5.1fs (exception)\n%s" % (name, time.monotonic() - t0,
+                                                          traceback.format_exc()), flush=True)
+    print("note: kafka-python 2.0.2 returned %d control records as data (skipped by offset)"
+          % ctx.kp_control_seen)
+    if ctx.hwm_lags:
+        # Known broker issue: acks=all completes once Raft commits, while the
+        # high watermark also waits for the leader's own write to be durable.
+        print("note: high watermark lagged acknowledged records %d time(s) (acks=all "
+              "answered before the leader's own append was durable):" % len(ctx.hwm_lags))
+        for lag in ctx.hwm_lags:
+            print("  " + lag)
+    if failed:
+        print("compat: FAILED: %s" % " ".join(failed))
+        return 1
+    print("compat: all %d checks passed" % len(CHECKS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
