@@ -284,7 +284,8 @@ static void describe_one(struct sd_broker *b, struct sk_request *req, bool synon
 		it->name = kmsg_str_make(d[i].name);
 		it->value = kmsg_str_make(d[i].value);
 		it->read_only = d[i].read_only;
-		it->is_default = d[i].is_default;
+		/* IsDefault exists in v0 only; v1+ say it with config_source. */
+		it->is_default = req->api_version == 0 && d[i].is_default;
 		it->config_source = d[i].source;
 		it->is_sensitive = false;
 		it->config_type = d[i].config_type;
