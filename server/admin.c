@@ -220,7 +220,9 @@ static void collect_led(struct sd_metric_emitter *e, struct admin *a, int kind)
 {
 	struct led_list ll = {0};
 	sd_loc_foreach_led(a->b, led_add, &ll);
-	qsort(ll.v, ll.n, sizeof(*ll.v), led_cmp);
+	if (ll.n > 1) {
+		qsort(ll.v, ll.n, sizeof(*ll.v), led_cmp);
+	}
 	for (size_t i = 0; i < ll.n;) {
 		size_t j = i;
 		double n = 0, ok = 0, undecided = 0;

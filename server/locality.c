@@ -51,6 +51,8 @@
 /* A leader re-evaluates pinning on its own events at most this often (the
  * tick does it every SD_LOC_TICK_MS anyway). */
 #define LOC_EVAL_MIN_MS 100
+/* ... during this long after it became leader (a failover's hand-over). */
+#define LOC_EVAL_FRESH_MS 5000
 
 /* What the broker remembers about one replica of a partition. */
 struct loc_peer {
@@ -769,7 +771,8 @@ void sd_loc_partition_event(struct sd_partition *sp)
 	if (st.role == RAFT_LEADER && !L->stopping) {
 		/* Pinning reacts to a new leader's first commits (its followers'
 		 * match indexes are known by then) rather than the next tick. */
-		lp->eval_pending |= now - lp->last_eval_ms >= LOC_EVAL_MIN_MS;
+		lp->eval_pending |= now - lp->changed_at_ms < LOC_EVAL_FRESH_MS &&
+				    now - lp->last_eval_ms >= LOC_EVAL_MIN_MS;
 		schedule_notice(L, lp, now);
 	}
 }

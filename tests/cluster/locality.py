@@ -14,8 +14,12 @@ KafkaAdminClient; then:
      accepted again (seconds measured);
   4. the r1 broker restarts: leaders return to r1 after the cool-down;
   5. everything produced, including during the failover, reads back.
+Between 2 and 3 a visibility probe tails partition 0 from r2 (served by the
+r2 follower) while acks=all records are produced one by one, measuring
+produce acknowledgement -> arrival at that consumer (LOCALITY_PROBE_LEADER=1
+also probes a consumer on the leader, for comparison).
 Prints "LOCALITY <name> <value> <unit>" figures. Usage:
-  locality.py BUILD_DIR [--keep DIR]
+  locality.py BUILD_DIR [--keep DIR] [--set KEY=VALUE]...
 """
 import argparse
 import json
@@ -307,6 +311,63 @@ def check_explain(c):
         raise RuntimeError("explain: r2-a should read from broker 2: %s" % ex)
 
 
+def visibility_probe(c, n=150, rack="r2-a"):
+    """Follower visibility as a client sees it: a kcat consumer in r2
+    (client.rack=r2-a, served by the r2 follower) tails partition 0 while
+    acks=all records are produced one at a time; the lag of a record is the
+    time from its produce acknowledgement to its arrival at that consumer.
+    Returns the sorted lags in ms."""
+    import threading
+    from kafka import KafkaProducer
+    argv = ["kcat", "-C", "-u", "-q", "-b", c.bootstrap(), "-t", TOPIC, "-p", "0", "-o", "end",
+            "-f", "%s\n", "-X", "client.rack=" + rack, "-X", "fetch.wait.max.ms=1000"]
+    cons = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    arrived = {}
+
+    def reader():
+        for line in cons.stdout:
+            arrived[line.strip()] = time.monotonic()
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    prod = KafkaProducer(bootstrap_servers=c.bootstrap(), acks="all", linger_ms=0)
+    acked = {}
+    warm = []
+    try:
+        # Until the consumer sees a warm-up record it is not tailing yet
+        # (-o end resolves after it starts).
+        deadline = time.monotonic() + 15
+        while not any(v.startswith(b"warm-up") for v in arrived):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the probe consumer receives nothing")
+            v = b"warm-up-%d" % len(warm)
+            prod.send(TOPIC, value=v, partition=0).get(timeout=10)
+            warm.append(v)
+            time.sleep(0.2)
+        time.sleep(0.5)  # let it settle on the follower
+        for k in range(n):
+            v = b"probe-%04d" % k
+            prod.send(TOPIC, value=v, partition=0).get(timeout=10)
+            acked[v] = time.monotonic()
+            time.sleep(0.01)
+        wait_for("probe records", lambda: all(v in arrived for v in acked), 10, 0.05)
+    finally:
+        prod.close(timeout=5)
+        cons.terminate()
+        cons.wait()
+    return warm + list(acked), sorted((arrived[v] - t) * 1000.0
+                                               for v, t in acked.items())
+
+
+def cross_region_pct(c, ids):
+    total = cross = 0.0
+    for i in ids:
+        m = c.metrics(i)
+        total += metric(m, "stretchlog_consumer_bytes_total", {})
+        cross += metric(m, "stretchlog_consumer_bytes_total", {"locality": "cross_region"})
+    return 100.0 * cross / total if total else 0.0
+
+
 def values(tag, p, n):
     return [("%s-p%d-%05d-" % (tag, p, k)).encode() + b"x" * (k % 37) for k in range(n)]
 
@@ -326,6 +387,24 @@ def run(c):
     check_reads(c, expected)
     check_metrics(c, {})
     check_explain(c)
+    before = metric(c.metrics(2), "stretchlog_consumer_bytes_total", {"locality": "same_rack"})
+    produced, lags = visibility_probe(c)
+    expected[0] += produced
+    if os.environ.get("LOCALITY_PROBE_LEADER"):
+        produced, llags = visibility_probe(c, rack="r1-a")
+        expected[0] += produced
+        log("leader consumer (ack -> r1 consumer): p50 %.2f ms, p99 %.2f ms" %
+            (llags[len(llags) // 2], llags[int(len(llags) * 0.99)]))
+    served = metric(c.metrics(2), "stretchlog_consumer_bytes_total",
+                    {"locality": "same_rack"}) - before
+    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    log("follower visibility (ack -> r2 consumer): p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
+        "r2 served %d bytes" % (p50, p99, lags[-1], served))
+    if served <= 0:
+        raise RuntimeError("the probe consumer was not served by the r2 follower")
+    print("LOCALITY cross_region_consumer_bytes_pct %.2f %%" % cross_region_pct(c, (1, 2, 3)))
+    print("LOCALITY follower_visibility_p50_ms %.2f ms" % p50)
+    print("LOCALITY follower_visibility_p99_ms %.2f ms" % p99)
 
     # Failover: the pinned region goes away.
     t_kill = time.monotonic()
