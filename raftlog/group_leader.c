@@ -60,9 +60,12 @@ static void ack_ready(struct rl_group *g, uint64_t durable, uint64_t commit)
 	struct rl_submit_req *prev = NULL;
 	while (*pp != NULL) {
 		struct rl_submit_req *req = *pp;
-		uint64_t need = req->acks == RL_ACKS_ALL ? commit : durable;
-		if (req->index > durable && req->index > commit) {
-			break; /* later entries are neither durable nor committed */
+		/* acks=all also waits for the leader's own durability, so the
+		 * high watermark (which needs both) covers an acknowledged entry
+		 * by the time the producer hears back. */
+		uint64_t need = req->acks == RL_ACKS_ALL ? SL_MIN(commit, durable) : durable;
+		if (req->index > durable) {
+			break; /* later entries are not durable here yet */
 		}
 		if (req->index <= need) {
 			*pp = req->next_;
