@@ -481,7 +481,9 @@ static int voters_of(struct sd_locality *L, struct loc_part *lp, struct rl_group
 		 * AppendEntries result: until then it neither counts the
 		 * follower healthy nor breaks its streak. */
 		bool unprobed = id != L->b->id && v->match_index == 0;
-		if (!unprobed) {
+		if (unprobed) {
+			v->last_contact_age_ms = -1; /* not a candidate yet */
+		} else {
 			pl_voter_observe(v, L->topo, &L->pcfg, st->last_index, now);
 		}
 		all_probed &= !unprobed;
@@ -664,8 +666,10 @@ static bool notify_part(struct sd_locality *L, struct loc_part *lp, int64_t now)
 			continue;
 		}
 		struct loc_peer *peer = peer_get(lp, (int32_t)pr[i].id);
-		if (peer == NULL || peer->notified_commit >= st.commit_index) {
-			continue;
+		bool silent = pr[i].last_contact_ms == 0 ||
+			      now - (int64_t)pr[i].last_contact_ms > L->election_base_ms;
+		if (peer == NULL || peer->notified_commit >= st.commit_index || silent) {
+			continue; /* told already, or down: libraft retries it */
 		}
 		if (sd_loc__notice_due(pr[i].match_index, st.last_index, st.commit_index,
 				       peer->notified_commit)) {
@@ -683,12 +687,17 @@ static void on_check(uv_check_t *h)
 	struct sd_locality *L = h->data;
 	int64_t now = now_ms(L);
 	struct loc_part *list = L->pending;
+	bool fresh_liveness = false;
 	L->pending = NULL;
 	while (list != NULL) {
 		struct loc_part *lp = list;
 		list = lp->next_pending;
 		lp->next_pending = NULL;
 		if (lp->eval_pending && !L->stopping && L->b->pm != NULL) {
+			if (!fresh_liveness) {
+				topo_liveness(L); /* a failover: who is gone matters now */
+				fresh_liveness = true;
+			}
 			struct sd_part *p = sd_pm_get(L->b->pm, lp->group_id);
 			struct sd_partition *sp = p != NULL ? sd_part_data(p) : NULL;
 			lp->eval_pending = false;
