@@ -547,7 +547,9 @@ static void handle_fetch(void *ctx, struct sk_request *req)
 	bool no_id = req->client_id.null || req->client_id.len < 0;
 	size_t id_len = no_id ? 0 : (size_t)req->client_id.len;
 	id_len = SL_MIN(id_len, sizeof(client_id) - 1);
-	memcpy(client_id, req->client_id.ptr, id_len);
+	if (id_len > 0) {
+		memcpy(client_id, req->client_id.ptr, id_len);
+	}
 	client_id[id_len] = '\0';
 	f->client_hash = pl_client_hash(client_id, f->rack);
 	req->data = f;
