@@ -19,7 +19,7 @@ r2 follower) while acks=all records are produced one by one, measuring
 produce acknowledgement -> arrival at that consumer (LOCALITY_PROBE_LEADER=1
 also probes a consumer on the leader, for comparison).
 Prints "LOCALITY <name> <value> <unit>" figures. Usage:
-  locality.py BUILD_DIR [--keep DIR] [--set KEY=VALUE]...
+  locality.py BUILD_DIR [--keep DIR] [--set KEY=VALUE]... [--bench]
 """
 import argparse
 import json
@@ -36,6 +36,7 @@ import urllib.request
 
 HOST = "127.0.0.1"
 REGIONS = ["r1", "r2", "r3"]
+PREFIX = "LOCALITY "  # "BENCH locality." with --bench
 TOPIC = "loc"
 PARTITIONS = 3
 RECORDS = 200  # per partition, before the failover
@@ -368,6 +369,10 @@ def cross_region_pct(c, ids):
     return 100.0 * cross / total if total else 0.0
 
 
+def figure(name, value, unit):
+    print("%s%s %.2f %s" % (PREFIX, name, value, unit), flush=True)
+
+
 def values(tag, p, n):
     return [("%s-p%d-%05d-" % (tag, p, k)).encode() + b"x" * (k % 37) for k in range(n)]
 
@@ -402,9 +407,9 @@ def run(c):
         "r2 served %d bytes" % (p50, p99, lags[-1], served))
     if served <= 0:
         raise RuntimeError("the probe consumer was not served by the r2 follower")
-    print("LOCALITY cross_region_consumer_bytes_pct %.2f %%" % cross_region_pct(c, (1, 2, 3)))
-    print("LOCALITY follower_visibility_p50_ms %.2f ms" % p50)
-    print("LOCALITY follower_visibility_p99_ms %.2f ms" % p99)
+    figure("cross_region_consumer_bytes_pct", cross_region_pct(c, (1, 2, 3)), "%")
+    figure("follower_visibility_p50_ms", p50, "ms")
+    figure("follower_visibility_p99_ms", p99, "ms")
 
     # Failover: the pinned region goes away.
     t_kill = time.monotonic()
@@ -427,10 +432,10 @@ def run(c):
     want = {p: len(expected[p]) for p in range(PARTITIONS)}
     wait_for("replicas caught up again", lambda: hwms_equal(c, (1, 2, 3), want), 20)
     check_reads(c, expected)
-    print("LOCALITY failover_leaders_moved_s %.2f s" % t_moved)
-    print("LOCALITY failover_to_preferred_s %.2f s" % t_writes)
-    print("LOCALITY failback_after_restart_s %.2f s" % t_failback)
-    print("LOCALITY total_s %.1f s" % (time.monotonic() - t0))
+    figure("failover_leaders_moved_s", t_moved, "s")
+    figure("failover_to_preferred_s", t_writes, "s")
+    figure("failback_after_restart_s", t_failback, "s")
+    figure("total_s", time.monotonic() - t0, "s")
 
 
 def main():
@@ -439,8 +444,12 @@ def main():
     ap.add_argument("--keep", help="keep data and logs in this directory")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra broker setting (e.g. leaders.election.timeout.step.ms=0)")
+    ap.add_argument("--bench", action="store_true",
+                    help='print figures as "BENCH locality.<name> <value> <unit>"')
     a = ap.parse_args()
     SETS.extend(a.set)
+    global PREFIX
+    PREFIX = "BENCH locality." if a.bench else "LOCALITY "
     binary = os.path.abspath(os.path.join(a.build, "stretchlogd"))
     root = a.keep or tempfile.mkdtemp(prefix="sl-locality-")
     os.makedirs(root, exist_ok=True)
