@@ -104,6 +104,7 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->msgs += a->msgs;
 	t->dropped += a->dropped;
 	t->full_checks += a->full_checks;
+	t->retained += a->retained;
 	t->cu_transfers += a->cu_transfers;
 	t->cu_installs += a->cu_installs;
 	t->cu_fallbacks += a->cu_fallbacks;
@@ -237,6 +238,7 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"transfers", t->transfers}, {"partitions", t->partitions},
 		{"msgs", t->msgs},           {"dropped", t->dropped},
 		{"full_checks", t->full_checks},
+		{"retained_segs", t->retained},
 		{"catchups", t->cu_transfers},
 		{"catchup_installs", t->cu_installs},
 		{"catchup_fallbacks", t->cu_fallbacks},

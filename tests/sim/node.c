@@ -112,7 +112,6 @@ static void on_raft(void *arg, const struct simnet_msg *m)
 	rl_group_receive(n->g, &msg, s->now);
 }
 
-#ifdef RL_CATCHUP_MSG_BYTES_MAX
 /* The group driver's catch-up (range transfer) messages: opaque bytes
  * between two replicas of a group, routed like Raft messages (both lanes
  * share the connection's ordering; the simulated network never pushes
@@ -142,7 +141,6 @@ static void on_catchup(void *arg, const struct simnet_msg *m)
 		rl_group_receive_catchup(n->g, m->from, m->buf, m->len, s->now);
 	}
 }
-#endif
 
 /* simfs froze a broker's disk inside a writer pass (an armed crash). */
 static void on_freeze(void *arg, unsigned tag)
@@ -172,10 +170,8 @@ void sim_nodes_init(struct sim *s)
 	s->env.send = env_send;
 	s->env.failed = env_failed;
 	simnet_set_handler(s->net, SIMNET_RAFT, on_raft, s);
-#ifdef RL_CATCHUP_MSG_BYTES_MAX
 	s->env.send_catchup = env_send_catchup;
 	simnet_set_handler(s->net, SIMNET_CATCHUP, on_catchup, s);
-#endif
 	simfs_set_callbacks(s->fs, on_freeze, on_error, s);
 }
 
@@ -226,14 +222,6 @@ static void node_open(struct sim *s, struct sim_node *n, bool bootstrap)
 			  (unsigned long long)li.last_index, (unsigned long long)li.term,
 			  (unsigned long long)li.vote, (unsigned long long)sm.index);
 		sim_check_after_restart(s, n);
-		if (sm.index + 1 < li.first_index) {
-			/* rl__group_install_snapshot() queues rl_reset() before
-			 * the snapshot metadata write; a crash between them leaves
-			 * a log that libraft cannot start from. */
-			sim_known(s, "install-snapshot-crash-order",
-				  "%s recovered with log start %llu but snapshot index %llu", n->dir,
-				  (unsigned long long)li.first_index, (unsigned long long)sm.index);
-		}
 	}
 	struct rl_group_config gc;
 	rl_group_config_default(&gc);
@@ -245,10 +233,8 @@ static void node_open(struct sim *s, struct sim_node *n, bool bootstrap)
 	gc.snapshot_trailing = s->cfg.snapshot_trailing;
 	gc.transfer_timeout_ms = 2 * s->cfg.election_ms;
 	gc.seed = (uint32_t)sim_rng_range(&s->rng, 1, UINT32_MAX);
-#ifdef RL_CATCHUP_MSG_BYTES_MAX
 	gc.catchup_window_bytes = s->cfg.catchup_window_bytes;
 	gc.catchup_timeout_ms = s->cfg.election_ms;
-#endif
 	rv = rl_group_open(n->log, &gc, &s->env, s->now, &n->g);
 	if (rv != 0) {
 		sim_fail(s, "group open on %s: %s", n->dir, rl_err_name(rv));
@@ -300,7 +286,8 @@ static void close_groups(struct sim *s, struct sim_broker *b)
 		bool all = true;
 		for (unsigned k = 0; k < s->cfg.n_groups; k++) {
 			struct sim_node *n = b->nodes[k];
-			all &= n == NULL || !n->open || n->close_done;
+			all &= n == NULL || !n->open ||
+			       (n->close_done && rl_log_pending_ops(n->log) == 0);
 		}
 		if (all) {
 			break;
@@ -315,17 +302,12 @@ static void close_groups(struct sim *s, struct sim_broker *b)
 /* Adds a closing replica's catch-up counters to the run's. */
 static void count_catchup(struct sim *s, struct sim_node *n)
 {
-#ifdef RL_CATCHUP_MSG_BYTES_MAX
 	struct rl_catchup_stats cs;
 	rl_group_catchup_stats(n->g, &cs);
 	s->stats.cu_transfers += cs.transfers;
 	s->stats.cu_installs += cs.installs;
 	s->stats.cu_fallbacks += cs.fallbacks;
 	s->stats.cu_bytes += cs.bytes_appended;
-#else
-	(void)s;
-	(void)n;
-#endif
 }
 
 /* The broker's disk after its groups and logs are closed. */

@@ -399,6 +399,69 @@ static void fault_transfer(struct sim *s)
 	}
 }
 
+/* A retention request in flight (freed by its callback). */
+struct sim_retain {
+	struct rl_retain_req req;
+	struct sim *sim;
+};
+
+static void retain_cb(struct rl_retain_req *req, int status)
+{
+	struct sim_retain *sr = req->data;
+	if (status == 0) {
+		sr->sim->stats.retained += req->segments_deleted;
+	}
+	free(sr);
+}
+
+/* The highest retention bound that keeps every entry libraft may still
+ * send: the offset past the latest snapshot, lowered to the first of its
+ * trailing entries (what the driver's rl_group_retention_bound() computes,
+ * where it exists). */
+static int64_t retention_bound(struct sim *s, struct sim_node *n)
+{
+	struct rl_snapshot_meta sm;
+	struct rl_log_info li;
+	struct rl_entry_info e;
+	rl_log_get_snapshot(n->log, &sm);
+	rl_log_get_info(n->log, &li);
+	if (sm.index == 0) {
+		return li.start_offset;
+	}
+	uint64_t keep = sm.index + 1 > s->cfg.snapshot_trailing
+				? sm.index + 1 - s->cfg.snapshot_trailing
+				: 1;
+	if (keep < li.first_index || rl_entry_get_info(n->log, keep, &e) != 0) {
+		return li.start_offset;
+	}
+	return SL_MIN(e.base_offset, sm.log_start_offset);
+}
+
+/* Deletes old segments on one replica, as far as the driver allows. */
+static void fault_retain(struct sim *s)
+{
+	struct sim_group *grp = &s->groups[sim_rng_below(&s->rng, s->cfg.n_groups)];
+	struct sim_node *n = &grp->nodes[sim_rng_below(&s->rng, grp->n_replicas)];
+	if (!n->open) {
+		return;
+	}
+	struct sim_retain *sr = calloc(1, sizeof(*sr));
+	SL_ASSERT(sr != NULL);
+	sr->req.data = sr;
+	sr->sim = s;
+	struct rl_retention pol = {
+		.retention_bytes = (int64_t)sim_rng_range(&s->rng, 0, 4 * s->cfg.segment_bytes),
+		.retention_ms = -1,
+		.now_ms = (int64_t)s->now,
+		.bound_offset = retention_bound(s, n),
+	};
+	if (rl_retain(n->log, &sr->req, &pol, retain_cb) != 0) {
+		free(sr);
+		return;
+	}
+	sim_trace(s, "%s: retention below offset %lld", n->dir, (long long)sr->req.start_offset);
+}
+
 static void fault_event(struct sim *s, struct run *r)
 {
 	static const unsigned drops[] = {0, 5, 30, 100, 300};
@@ -424,6 +487,8 @@ static void fault_event(struct sim *s, struct run *r)
 		sim_trace(s, "broker %u: disk stalls", b->id);
 	} else if (x < 93) {
 		fault_disk_error(s);
+	} else if (x < 98) {
+		fault_retain(s);
 	}
 	r->next_fault = s->now + sim_rng_range(&s->rng, 1, 2 * (uint64_t)s->cfg.fault_gap_ms);
 }

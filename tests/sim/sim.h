@@ -49,7 +49,8 @@ struct sim_stats {
 	uint64_t msgs;       /* messages delivered */
 	uint64_t dropped;    /* messages dropped */
 	uint64_t full_checks;
-	uint64_t cu_transfers; /* catch-up transfers started (if the driver has it) */
+	uint64_t retained;     /* segments deleted by retention */
+	uint64_t cu_transfers; /* catch-up transfers started */
 	uint64_t cu_installs;  /* snapshots installed with the missing data */
 	uint64_t cu_fallbacks; /* snapshots installed metadata-only */
 	uint64_t cu_bytes;     /* catch-up data bytes appended */
@@ -181,7 +182,7 @@ struct sim_config {
 	unsigned fault_gap_ms;
 	unsigned client_gap_ms;
 	unsigned drop_permille;
-	unsigned catchup_window_bytes; /* if the driver has catch-up */
+	unsigned catchup_window_bytes;
 };
 
 struct sim {
