@@ -120,6 +120,7 @@ static int submit_one(struct rl_group *g, struct rl_submit_req *req)
 	e->type = RAFT_COMMAND;
 	e->buf.base = req->batch_;
 	e->buf.len = req->len_;
+	e->batch = req->batch_; /* libraft asserts it is set; take_entry_memory ignores it */
 	rl_log_get_info(g->log, &li);
 	int rv = submit_entries(g, e, 1);
 	raft_free(e);

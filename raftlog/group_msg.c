@@ -137,6 +137,19 @@ static void send_one(struct rl_group *g, struct raft_message *m)
 	case RAFT_INSTALL_SNAPSHOT:
 		send_install_snapshot(g, m);
 		break;
+	case RAFT_REQUEST_VOTE_RESULT:
+		/* libraft 0.22.1 answers a pre-vote with the request's term, not
+		 * its own, so a candidate with a lower term never learns the
+		 * higher one and, when it holds the newest log, the group can
+		 * stay leaderless forever (found by tests/sim, seeds 9 and 590).
+		 * Carrying our current term makes it catch up; a higher term in
+		 * a reply only ever makes the receiver step down and retry. */
+		if (m->request_vote_result.pre_vote &&
+		    m->request_vote_result.term < raft_current_term(&g->raft)) {
+			m->request_vote_result.term = raft_current_term(&g->raft);
+		}
+		g->env->send(g, m);
+		break;
 	default:
 		g->env->send(g, m);
 		break;
