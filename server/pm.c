@@ -88,6 +88,10 @@ void sd_pm_config_default(struct sd_pm_config *cfg)
 	cfg->batch_bytes_max = 8u << 20;
 	cfg->wheel_tick_ms = 2;
 	cfg->partitions_max = 100000;
+	/* Followers past the Raft window catch up by range transfer and keep
+	 * the leader's whole log (SL_CATCHUP=0 falls back to metadata-only
+	 * installs). */
+	cfg->catchup = true;
 }
 
 /* ---- Hash table -------------------------------------------------------- */
@@ -210,7 +214,12 @@ static void bulk_done(struct sl_transport_bulk_req *req, int status)
 		}
 		return;
 	}
-	/* Room on the lane to peer: wake the groups that were refused. */
+	/* Room on the lane to peer: wake the groups that were refused. They
+	 * are unlinked first: a woken group sends again and, finding the lane
+	 * full once more, registers a new waiter (at the head of the list),
+	 * which must wait for the next completion, not be woken by this one
+	 * (that would spin here forever without returning to the loop). */
+	struct bulk_waiter *wake = NULL;
 	struct bulk_waiter **pp = &pm->bulk_waiters;
 	while (*pp != NULL) {
 		struct bulk_waiter *w = *pp;
@@ -219,13 +228,20 @@ static void bulk_done(struct sl_transport_bulk_req *req, int status)
 			continue;
 		}
 		*pp = w->next;
-		struct sd_part *p = sd_pm_get(pm, w->group_id);
+		w->next = wake;
+		wake = w;
+	}
+	while (wake != NULL) {
+		struct bulk_waiter *w = wake;
+		wake = w->next;
+		uint64_t group_id = w->group_id;
 		sl_free(w);
 		/* A canceled chunk means the connection is gone: waking the
 		 * sender would only queue more chunks on the dying connection
 		 * (and keep it from closing). The follower's catch-up retries
 		 * once a connection is back. */
-		if (status == 0 && p != NULL && p->state == SD_PART_RUNNING) {
+		struct sd_part *p = sd_pm_get(pm, group_id);
+		if (status == 0 && !pm->closing && p != NULL && p->state == SD_PART_RUNNING) {
 			rl_group_catchup_writable(p->group, peer, uv_now(pm->loop));
 			rearm(p);
 		}

@@ -7,7 +7,7 @@
  *             [--inflight 8] [--rate-mbps R] [--acklog FILE] [--acks all|1]
  *             [--snapshot-threshold N] [--snapshot-trailing M]
  *             [--stats-ms 1000] [--heartbeat-ms 100] [--election-ms 1000]
- *   repl_node check --dirs D1,D2,D3 --groups G --acklogs A1,A2,...
+ *   repl_node check --dirs D1,D2,D3 --groups G --acklogs A1,A2,... [--same-start]
  *
  * serve: groups 1..G are bootstrapped with every peer as a voter. With
  * --load, whenever this node leads a group it keeps `inflight` batches
@@ -20,7 +20,11 @@
  * dense, that replicas hold identical batches (index, offset, CRC) up to the
  * shortest log, and that every acknowledged batch is present in every
  * replica at its offset with its CRC, with no offset acknowledged twice for
- * different batches. Exits 0 when all hold. */
+ * different batches. With --same-start, every replica of a group must also
+ * have the same log start offset (nothing runs retention here, so replicas
+ * that caught up by range transfer keep the whole log; a metadata-only
+ * install would restart a follower's log past the start). Exits 0 when all
+ * hold. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,6 +78,7 @@ static struct {
 	enum rl_acks acks;
 	FILE *acklog;
 	unsigned snap_threshold, snap_trailing, heartbeat_ms, election_ms;
+	bool same_start;
 
 	uv_loop_t loop;
 	struct sl_transport t;
@@ -510,6 +515,14 @@ static int check_group(char **dirs, unsigned n_dirs, unsigned g, char **acklogs,
 			shortest = logs[i].n;
 		}
 	}
+	/* Replicas keep the same log start (catch-up by range transfer). */
+	for (unsigned i = 1; s.same_start && i < n_dirs; i++) {
+		if (logs[i].start_offset != logs[0].start_offset) {
+			printf("FAIL group=%u replica %u starts at offset %lld, replica 0 at %lld\n", g,
+			       i, (long long)logs[i].start_offset, (long long)logs[0].start_offset);
+			bad = 1;
+		}
+	}
 	/* Replicas agree on every index they share. */
 	for (unsigned i = 1; i < n_dirs; i++) {
 		for (size_t k = 0; k < logs[i].n; k++) {
@@ -644,6 +657,8 @@ int main(int argc, char **argv)
 			dirs = argv[i];
 		} else if (OPT("--acklogs")) {
 			acklogs = argv[i];
+		} else if (strcmp(a, "--same-start") == 0) {
+			s.same_start = true;
 		} else {
 			fprintf(stderr, "repl_node: unknown or incomplete option %s\n", a);
 			return 2;
