@@ -111,8 +111,17 @@ static void send_install_snapshot(struct rl_group *g, struct raft_message *m)
 	struct raft_install_snapshot *is = &m->install_snapshot;
 	struct rl_snapshot_meta sm;
 	rl_log_get_snapshot(g->log, &sm);
-	if (sm.index != is->last_index || sm.index == 0) {
-		return; /* snapshot moved on since; the core will retry */
+	if (sm.index == 0 || sm.index < is->last_index) {
+		return; /* not stored (yet): the core retries */
+	}
+	if (sm.index > is->last_index) {
+		/* A newer snapshot is being recorded (its metadata write may
+		 * still be in flight; its entries are committed and durable):
+		 * send that one rather than dropping the message, which libraft
+		 * would only resend after its install-snapshot timeout (30 s). */
+		is->last_index = sm.index;
+		is->last_term = sm.term;
+		is->conf_index = sm.conf_index;
 	}
 	uint8_t data[8];
 	kp_put_u64(data, (uint64_t)sm.log_start_offset);
