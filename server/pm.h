@@ -68,9 +68,10 @@ struct sd_pm_config {
 	uint32_t batch_bytes_max;
 	uint32_t wheel_tick_ms;
 	bool no_sync;                     /* log.flush.fsync.enable=false */
-	/* Route catch-up range transfers (raftlog/group.h) over the transport.
-	 * Off: a follower past the Raft window installs a metadata-only
-	 * snapshot and restarts its log there (SL_CATCHUP=0/1 overrides). */
+	/* Route catch-up range transfers (raftlog/group.h) over the transport
+	 * (default on; SL_CATCHUP=0/1 overrides). Off: a follower past the
+	 * Raft window installs a metadata-only snapshot and restarts its log
+	 * there, without the older data. */
 	bool catchup;
 	uint32_t partitions_max;
 };
