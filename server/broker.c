@@ -99,34 +99,27 @@ int32_t sd_leader_of(struct sd_broker *b, uint64_t group_id, uint64_t *term)
 
 /* ---- Partitions ------------------------------------------------------------ */
 
-struct find_ctx {
-	const char *topic;
-	int32_t index;
-	struct sd_partition *found;
-};
-
-static void find_one(struct sd_part *p, void *arg)
+bool sd_partition_view(struct sd_broker *b, const char *topic, int32_t index,
+		       struct sd_partition_view *v)
 {
-	struct find_ctx *f = arg;
-	struct sd_partition *sp = sd_part_data(p);
-	if (sp != NULL && sp->index == f->index && strcmp(sp->topic, f->topic) == 0) {
-		f->found = sp;
+	memset(v, 0, sizeof(*v));
+	v->topic = sd_ctl_state_topic_find(sd_controller_state(b), topic);
+	if (v->topic == NULL || index < 0 || index >= v->topic->n_partitions) {
+		return false;
 	}
+	struct sd_part *p = sd_pm_get(b->pm, v->topic->partitions[index].group_id);
+	v->sp = p != NULL ? sd_part_data(p) : NULL;
+	v->g = v->sp != NULL ? sd_part_group(p) : NULL;
+	if (v->g != NULL) {
+		rl_group_get_status(v->g, &v->st);
+	}
+	return true;
 }
 
 struct sd_partition *sd_partition_find(struct sd_broker *b, const char *topic, int32_t index)
 {
-	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
-	if (t == NULL || index < 0 || index >= t->n_partitions) {
-		return NULL;
-	}
-	struct sd_part *p = sd_pm_get(b->pm, t->partitions[index].group_id);
-	if (p != NULL) {
-		return sd_part_data(p);
-	}
-	struct find_ctx f = {topic, index, NULL};
-	sd_pm_foreach(b->pm, find_one, &f);
-	return f.found;
+	struct sd_partition_view v;
+	return sd_partition_view(b, topic, index, &v) ? v.sp : NULL;
 }
 
 int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, bool bootstrap)

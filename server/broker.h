@@ -106,6 +106,21 @@ struct sd_partition {
 /* The hosted partition of (topic, index), or NULL. */
 struct sd_partition *sd_partition_find(struct sd_broker *b, const char *topic, int32_t index);
 
+/* (topic, index) as the handlers see it: the topic in the controller state,
+ * the hosted partition (NULL if not hosted here), its running group (NULL
+ * if not running) and, when the group runs, its status (else zeroed). */
+struct sd_partition_view {
+	const struct sd_ctl_topic *topic;
+	struct sd_partition *sp;
+	struct rl_group *g;
+	struct rl_group_status st;
+};
+
+/* Fills *v; returns false when the controller state has no such topic or
+ * partition (Kafka's UNKNOWN_TOPIC_OR_PARTITION). */
+bool sd_partition_view(struct sd_broker *b, const char *topic, int32_t index,
+		       struct sd_partition_view *v);
+
 /* ---- Broker ------------------------------------------------------------- */
 
 struct sd_controller; /* controller.c */

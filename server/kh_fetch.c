@@ -265,17 +265,14 @@ static void read_partition(struct fetch *f, struct fpart *fp,
 	fp->error = 0;
 	fp->preferred = -1;
 	fp->hwm = fp->start = -1;
-	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
-	if (t == NULL || rp->partition < 0 || rp->partition >= t->n_partitions) {
+	struct sd_partition_view v;
+	if (!sd_partition_view(b, topic, rp->partition, &v)) {
 		fp->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
-	struct sd_partition *sp = sd_partition_find(b, topic, rp->partition);
-	struct rl_group *g = sp ? sd_part_group(sp->part) : NULL;
-	struct rl_group_status st;
-	if (g != NULL) {
-		rl_group_get_status(g, &st);
-	}
+	struct sd_partition *sp = v.sp;
+	struct rl_group *g = v.g;
+	struct rl_group_status st = v.st;
 	bool leader = g != NULL && st.role == RAFT_LEADER;
 	bool follower = g != NULL && st.role == RAFT_FOLLOWER && f->consumer;
 	if (!leader && !follower) {
@@ -570,17 +567,14 @@ static void list_partition(struct sd_broker *b, const char *topic, int32_t repli
 	out->timestamp = -1;
 	out->offset = -1;
 	out->leader_epoch = -1;
-	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
-	if (t == NULL || rp->partition_index < 0 || rp->partition_index >= t->n_partitions) {
+	struct sd_partition_view v;
+	if (!sd_partition_view(b, topic, rp->partition_index, &v)) {
 		out->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
-	struct sd_partition *sp = sd_partition_find(b, topic, rp->partition_index);
-	struct rl_group *g = sp ? sd_part_group(sp->part) : NULL;
-	struct rl_group_status st;
-	if (g != NULL) {
-		rl_group_get_status(g, &st);
-	}
+	struct sd_partition *sp = v.sp;
+	struct rl_group *g = v.g;
+	struct rl_group_status st = v.st;
 	/* A follower answers from its own log and high watermark while it is
 	 * within the staleness bound (any offset passes the range check). */
 	if (g == NULL || (st.role != RAFT_LEADER &&

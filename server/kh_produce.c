@@ -254,17 +254,15 @@ static void produce_partition(struct produce *pr, const char *topic,
 	out->base_offset = -1;
 	out->log_append_time_ms = -1;
 	out->log_start_offset = -1;
-	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
-	if (t == NULL || pd->index < 0 || pd->index >= t->n_partitions) {
+	struct sd_partition_view v;
+	if (!sd_partition_view(b, topic, pd->index, &v)) {
 		out->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
-	struct sd_partition *sp = sd_partition_find(b, topic, pd->index);
-	struct rl_group *g = sp ? sd_part_group(sp->part) : NULL;
-	struct rl_group_status st;
-	if (g != NULL) {
-		rl_group_get_status(g, &st);
-	}
+	const struct sd_ctl_topic *t = v.topic;
+	struct sd_partition *sp = v.sp;
+	struct rl_group *g = v.g;
+	struct rl_group_status st = v.st;
 	if (g == NULL || st.role != RAFT_LEADER) {
 		out->error_code = KE_NOT_LEADER_OR_FOLLOWER;
 		return;

@@ -1048,23 +1048,21 @@ int sd_loc_explain(struct sd_broker *b, const char *topic, int32_t partition,
 		   size_t msg_len)
 {
 	struct sd_locality *L = loc_of(b);
-	const struct sd_ctl_topic *t = sd_ctl_state_topic_find(sd_controller_state(b), topic);
-	if (t == NULL || partition < 0 || partition >= t->n_partitions) {
+	struct sd_partition_view v;
+	if (!sd_partition_view(b, topic, partition, &v)) {
 		snprintf(msg, msg_len, "unknown topic or partition");
 		return 404;
 	}
+	const struct sd_ctl_topic *t = v.topic;
 	(void)sd_loc_topology(b);
 	struct pl_preference pref;
 	int64_t stale;
 	sd_loc_topic_settings(b, topic, &pref, &stale);
 	char pref_s[PL_PREF_STRING_BYTES_MAX];
 	(void)pl_preference_format(&pref, pref_s, sizeof(pref_s));
-	struct sd_partition *sp = sd_partition_find(b, topic, partition);
-	struct rl_group *g = sp != NULL ? sd_part_group(sp->part) : NULL;
-	struct rl_group_status st = {0};
-	if (g != NULL) {
-		rl_group_get_status(g, &st);
-	}
+	struct sd_partition *sp = v.sp;
+	struct rl_group *g = v.g;
+	struct rl_group_status st = v.st;
 	sd_json_object_begin(j);
 	sd_json_kv_str(j, "topic", topic);
 	sd_json_kv_int(j, "partition", partition);
