@@ -33,10 +33,14 @@
 
 #include "common/sl_common.h"
 #include "proto/proto.h"
+#include "server/json.h"
 #include "server/kh.h"
 
 #define FETCH_PARTS_MAX 10000
 #define FETCH_WAIT_MS_MAX 300000
+/* Bound on a response body without its records (headers of at most
+ * FETCH_PARTS_MAX partitions and their topic names). */
+#define FETCH_BODY_BYTES_MAX ((size_t)16 << 20)
 /* Bytes of a client.id used for replica stickiness (longer ones are cut). */
 #define FETCH_CLIENT_ID_BYTES 256
 
@@ -70,8 +74,7 @@ struct fetch {
 	bool consumer;			/* replica_id < 0 */
 	char rack[SD_LOC_RACK_BYTES];	/* v11 rack_id, "" if none or too long */
 	uint64_t client_hash;		/* pl_client_hash(client_id, rack) */
-	uint8_t *body;
-	size_t body_len, body_cap;
+	struct sd_buf body; /* encoded response body, records excluded */
 };
 
 /* ---- Waiting -------------------------------------------------------------- */
@@ -103,7 +106,7 @@ static void fetch_free(struct fetch *f)
 	}
 	sl_free(f->parts);
 	sl_free(f->waits);
-	sl_free(f->body);
+	sd_buf_free(&f->body);
 	sl_free(f);
 }
 
@@ -346,18 +349,7 @@ static size_t read_all(struct fetch *f, bool *answer_now)
 
 static void put(struct fetch *f, const void *p, size_t n)
 {
-	if (f->body_len + n > f->body_cap) {
-		size_t cap = f->body_cap ? f->body_cap * 2 : 1024;
-		while (cap < f->body_len + n) {
-			cap *= 2;
-		}
-		uint8_t *nb = sl_realloc(f->body, cap);
-		SL_ASSERT(nb != NULL);
-		f->body = nb;
-		f->body_cap = cap;
-	}
-	memcpy(f->body + f->body_len, p, n);
-	f->body_len += n;
+	(void)sd_buf_append(&f->body, p, n); /* errors are sticky: checked in respond() */
 }
 
 static void put16(struct fetch *f, int16_t v)
@@ -399,6 +391,16 @@ static void account(struct fetch *f)
 	}
 }
 
+/* Out of memory while encoding: the whole request gets an error. */
+static void respond_failed(struct fetch *f, size_t *cut, struct sk_segment *segs)
+{
+	sl_free(cut);
+	sl_free(segs);
+	f->answered = true;
+	sk_respond_error(f->req, KE_REQUEST_TIMED_OUT);
+	fetch_done(f, 0);
+}
+
 /* Encodes the body and sends it, records as file ranges. */
 static void respond(struct fetch *f)
 {
@@ -406,7 +408,11 @@ static void respond(struct fetch *f)
 	int16_t v = f->req->api_version;
 	/* Segment boundaries: (offset into body, file part index or -1). */
 	size_t *cut = sl_calloc((size_t)f->n_parts + 1, sizeof(*cut));
-	SL_ASSERT(cut != NULL);
+	struct sk_segment *segs = sl_calloc(2 * (size_t)f->n_parts + 1, sizeof(*segs));
+	if (cut == NULL || segs == NULL) {
+		respond_failed(f, cut, segs);
+		return;
+	}
 	put32(f, 0); /* throttle_time_ms */
 	if (v >= 7) {
 		put16(f, 0); /* error_code */
@@ -433,22 +439,25 @@ static void respond(struct fetch *f)
 				put32(f, fp->preferred);
 			}
 			put32(f, (int32_t)fp->ref.len);
-			cut[k] = f->body_len;
+			cut[k] = f->body.len;
 		}
 	}
-	struct sk_segment *segs = sl_calloc(2 * (size_t)f->n_parts + 1, sizeof(*segs));
-	SL_ASSERT(segs != NULL);
+	if (f->body.err != 0) {
+		respond_failed(f, cut, segs);
+		return;
+	}
+	const uint8_t *body = (const uint8_t *)f->body.data;
 	size_t n = 0, from = 0;
 	for (int32_t p = 0; p < f->n_parts; p++) {
 		if (f->parts[p].ref.len == 0) {
 			continue;
 		}
-		segs[n++] = sk_segment_mem(f->body + from, cut[p] - from);
+		segs[n++] = sk_segment_mem(body + from, cut[p] - from);
 		segs[n++] = sk_segment_file(f->parts[p].ref.fd, f->parts[p].ref.file_pos,
 					    f->parts[p].ref.len);
 		from = cut[p];
 	}
-	segs[n++] = sk_segment_mem(f->body + from, f->body_len - from);
+	segs[n++] = sk_segment_mem(body + from, f->body.len - from);
 	account(f);
 	f->answered = true;
 	int rv = sk_respond_raw(f->req, segs, n, fetch_done, f);
@@ -523,6 +532,7 @@ static void handle_fetch(void *ctx, struct sk_request *req)
 	}
 	struct fetch *f = sl_calloc(1, sizeof(*f));
 	if (f != NULL) {
+		sd_buf_init(&f->body, FETCH_BODY_BYTES_MAX);
 		f->parts = sl_calloc((size_t)n + 1, sizeof(*f->parts));
 		f->waits = sl_calloc((size_t)n + 1, sizeof(*f->waits));
 	}
