@@ -26,6 +26,7 @@
 
 #include "common/sl_common.h"
 #include "server/broker.h"
+#include "server/json.h"
 #include "server/rpc_bytes.h"
 
 #define RPC_REQ 1
@@ -105,51 +106,38 @@ static uint64_t now_ms(const struct sd_controller *c)
 
 /* ---- Message encoding --------------------------------------------------- */
 
-struct mbuf {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void mb_put(struct mbuf *m, const void *src, size_t n)
+/* Messages are built in an sd_buf bounded by CTL_RPC_BYTES_MAX; its
+ * errors are sticky and checked once before sending. */
+static void mb_init(struct sd_buf *m)
 {
-	if (m->len + n > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		while (cap < m->len + n) {
-			cap *= 2;
-		}
-		uint8_t *np = sl_realloc(m->p, cap);
-		if (np == NULL) {
-			m->oom = true;
-			return;
-		}
-		m->p = np;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, src, n);
-	m->len += n;
+	sd_buf_init(m, CTL_RPC_BYTES_MAX);
 }
 
-static void mb_u8(struct mbuf *m, uint8_t v)
+static void mb_put(struct sd_buf *m, const void *src, size_t n)
+{
+	(void)sd_buf_append(m, src, n);
+}
+
+static void mb_u8(struct sd_buf *m, uint8_t v)
 {
 	mb_put(m, &v, 1);
 }
 
-static void mb_u16(struct mbuf *m, uint16_t v)
+static void mb_u16(struct sd_buf *m, uint16_t v)
 {
 	uint8_t b[2];
 	sl__put_be16(b, v);
 	mb_put(m, b, 2);
 }
 
-static void mb_u32(struct mbuf *m, uint32_t v)
+static void mb_u32(struct sd_buf *m, uint32_t v)
 {
 	uint8_t b[4];
 	sl__put_be32(b, v);
 	mb_put(m, b, 4);
 }
 
-static void mb_u64(struct mbuf *m, uint64_t v)
+static void mb_u64(struct sd_buf *m, uint64_t v)
 {
 	uint8_t b[8];
 	sl__put_be64(b, v);
@@ -157,7 +145,7 @@ static void mb_u64(struct mbuf *m, uint64_t v)
 }
 
 /* Strings: u16 length (0xffff = null), bytes. */
-static void mb_str(struct mbuf *m, const char *s)
+static void mb_str(struct sd_buf *m, const char *s)
 {
 	if (s == NULL) {
 		mb_u16(m, 0xffff);
@@ -195,16 +183,16 @@ static char *rd_str(struct sl__rd *r, bool *is_null)
 	return s;
 }
 
-static void send_to(struct sd_controller *c, int32_t to, const struct mbuf *m)
+static void send_to(struct sd_controller *c, int32_t to, const struct sd_buf *m)
 {
-	if (m->oom) {
+	if (m->err != 0) {
 		return;
 	}
 	if (to == c->b->id) {
-		sd_controller_on_control(c->b, (uint64_t)to, m->p, m->len);
+		sd_controller_on_control(c->b, (uint64_t)to, (const uint8_t *)m->data, m->len);
 		return;
 	}
-	(void)sd_pm_send_control(c->b->pm, (uint64_t)to, SD_CTL_CONTROLLER_GROUP_ID, m->p,
+	(void)sd_pm_send_control(c->b->pm, (uint64_t)to, SD_CTL_CONTROLLER_GROUP_ID, m->data,
 				 m->len);
 }
 
@@ -216,35 +204,36 @@ static void pending_send(struct sd_controller *c, struct pending *p)
 	if (c->leader < 0) {
 		return; /* resent by the timer once a leader is known */
 	}
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	mb_u8(&m, RPC_REQ);
 	mb_u32(&m, (uint32_t)c->b->id);
 	mb_u64(&m, p->id);
 	mb_u8(&m, p->kind);
 	mb_put(&m, p->payload, p->len);
 	send_to(c, c->leader, &m);
-	sl_free(m.p);
+	sd_buf_free(&m);
 }
 
-static int call(struct sd_controller *c, uint8_t kind, struct mbuf *payload, sd_ctl_done_cb cb,
+static int call(struct sd_controller *c, uint8_t kind, struct sd_buf *payload, sd_ctl_done_cb cb,
 		void *data)
 {
 	unsigned n = 0;
 	for (struct pending *q = c->pending; q != NULL; q = q->next) {
 		n++;
 	}
-	if (payload->oom || n >= CTL_PENDING_MAX) {
-		sl_free(payload->p);
+	if (payload->err != 0 || n >= CTL_PENDING_MAX) {
+		sd_buf_free(payload);
 		return -1;
 	}
 	struct pending *p = sl_calloc(1, sizeof(*p));
 	if (p == NULL) {
-		sl_free(payload->p);
+		sd_buf_free(payload);
 		return -1;
 	}
 	p->id = ++c->next_id;
 	p->kind = kind;
-	p->payload = payload->p;
+	p->payload = (uint8_t *)payload->data; /* ownership passes to p */
 	p->len = payload->len;
 	p->cb = cb;
 	p->data = data;
@@ -318,14 +307,15 @@ static void on_resp(struct sd_controller *c, struct sl__rd *r)
 static void reply(struct sd_controller *c, int32_t to, uint64_t id, int16_t err, uint64_t index,
 		  const char *msg)
 {
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	mb_u8(&m, RPC_RESP);
 	mb_u64(&m, id);
 	mb_u16(&m, (uint16_t)err);
 	mb_u64(&m, index);
 	mb_str(&m, msg);
 	send_to(c, to, &m);
-	sl_free(m.p);
+	sd_buf_free(&m);
 }
 
 static void lreq_pop(struct sd_controller *c)
@@ -780,7 +770,7 @@ void sd_controller_on_control(struct sd_broker *b, uint64_t peer, const uint8_t 
 }
 
 struct notice_ctx {
-	struct mbuf m;
+	struct sd_buf m;
 	uint32_t n;
 	size_t count_pos;
 	struct sd_broker *b;
@@ -807,13 +797,14 @@ static void add_led(struct sd_part *p, void *arg)
 static void broadcast_notice(struct sd_controller *c)
 {
 	struct notice_ctx nc = {.b = c->b};
+	mb_init(&nc.m);
 	mb_u8(&nc.m, RPC_NOTICE);
 	mb_u32(&nc.m, (uint32_t)c->b->id);
 	nc.count_pos = nc.m.len;
 	mb_u32(&nc.m, 0);
 	sd_pm_foreach(c->b->pm, add_led, &nc);
-	if (!nc.m.oom) {
-		sl__put_be32(nc.m.p + nc.count_pos, nc.n);
+	if (nc.m.err == 0) {
+		sl__put_be32((uint8_t *)nc.m.data + nc.count_pos, nc.n);
 		for (int32_t i = 0; i < sd_ctl_state_broker_count(c->state); i++) {
 			const struct sd_ctl_broker *br = sd_ctl_state_broker_at(c->state, i);
 			if (br->id != c->b->id) {
@@ -821,7 +812,7 @@ static void broadcast_notice(struct sd_controller *c)
 			}
 		}
 	}
-	sl_free(nc.m.p);
+	sd_buf_free(&nc.m);
 }
 
 /* ---- Applying the log and reconciling ----------------------------------- */
@@ -1021,11 +1012,12 @@ static void on_timer(uv_timer_t *t)
 	if (now - c->last_heartbeat_ms >= CTL_HEARTBEAT_MS) {
 		c->last_heartbeat_ms = now;
 		if (c->leader >= 0) {
-			struct mbuf m = {0};
+			struct sd_buf m;
+	mb_init(&m);
 			mb_u8(&m, RPC_HEARTBEAT);
 			mb_u32(&m, (uint32_t)c->b->id);
 			send_to(c, c->leader, &m);
-			sl_free(m.p);
+			sd_buf_free(&m);
 		}
 		broadcast_notice(c);
 		send_registration(c, false);
@@ -1059,7 +1051,8 @@ static void send_registration(struct sd_controller *c, bool force)
 	if ((c->reg_done && !force) || c->reg_pending || c->leader < 0) {
 		return;
 	}
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	mb_u32(&m, (uint32_t)c->b->id);
 	mb_str(&m, c->b->region);
 	mb_str(&m, c->b->rack);
@@ -1078,7 +1071,8 @@ static void send_registration(struct sd_controller *c, bool force)
 int sd_controller_create_topic(struct sd_broker *b, const struct sd_topic_intent *t,
 			       sd_ctl_done_cb cb, void *data)
 {
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	int32_t partitions = t->partitions;
 	int32_t rf = t->replication_factor;
 	if (partitions == -1) {
@@ -1102,7 +1096,8 @@ int sd_controller_create_topic(struct sd_broker *b, const struct sd_topic_intent
 int sd_controller_delete_topic(struct sd_broker *b, const char *name, sd_ctl_done_cb cb,
 			       void *data)
 {
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	mb_str(&m, name);
 	return call(b->ctl, SD_CTL_RPC_DELETE_TOPIC, &m, cb, data);
 }
@@ -1111,7 +1106,8 @@ int sd_controller_alter_configs(struct sd_broker *b, const char *topic,
 				const struct sd_ctl_config *ops, int32_t n_ops, bool validate_only,
 				sd_ctl_done_cb cb, void *data)
 {
-	struct mbuf m = {0};
+	struct sd_buf m;
+	mb_init(&m);
 	mb_str(&m, topic);
 	mb_u8(&m, validate_only);
 	mb_u16(&m, (uint16_t)n_ops);
