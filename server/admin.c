@@ -154,6 +154,76 @@ static int reg(struct sd_metrics *m, const char *name, const char *help, enum sd
 	       const char *const *labels, int n, sd_metric_collect_fn fn, void *data,
 	       struct sd_metric **out);
 
+/* ---- Consumer groups --------------------------------------------------------- */
+
+static void collect_groups(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_group_stats st;
+	sd_kh_group_stats(a->b, &st);
+	for (int s = 0; s < CG_DEAD; s++) {
+		const char *l[1] = {cg_state_name((enum cg_state)s)};
+		sd_metric_emit(e, l, (double)st.groups[s]);
+	}
+}
+
+static void collect_rebalances(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_group_stats st;
+	sd_kh_group_stats(a->b, &st);
+	sd_metric_emit(e, NULL, (double)st.rebalances);
+}
+
+static void collect_commits(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_group_stats st;
+	sd_kh_group_stats(a->b, &st);
+	const char *ok[1] = {"ok"}, *err[1] = {"error"};
+	sd_metric_emit(e, ok, (double)st.commits_ok);
+	sd_metric_emit(e, err, (double)st.commits_failed);
+}
+
+static void collect_coordinators(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_group_stats st;
+	sd_kh_group_stats(a->b, &st);
+	const char *l1[1] = {"loading"}, *l2[1] = {"ready"};
+	sd_metric_emit(e, l1, (double)st.partitions_loading);
+	sd_metric_emit(e, l2, (double)st.partitions_ready);
+}
+
+static void collect_expired(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_group_stats st;
+	sd_kh_group_stats(a->b, &st);
+	sd_metric_emit(e, NULL, (double)st.members_expired);
+}
+
+static int register_groups(struct admin *a)
+{
+	static const char *state[1] = {"state"};
+	static const char *result[1] = {"result"};
+	struct sd_metrics *m = a->b->metrics;
+	return reg(m, "stretchlog_consumer_groups", "Consumer groups coordinated here, by state",
+		   SD_METRIC_GAUGE, state, 1, collect_groups, a, NULL) ||
+	       reg(m, "stretchlog_consumer_group_rebalances_total",
+		   "Rebalances completed by groups coordinated here", SD_METRIC_COUNTER, NULL, 0,
+		   collect_rebalances, a, NULL) ||
+	       reg(m, "stretchlog_consumer_group_members_expired_total",
+		   "Group members removed at session (or sync) timeout", SD_METRIC_COUNTER, NULL, 0,
+		   collect_expired, a, NULL) ||
+	       reg(m, "stretchlog_offset_commits_total",
+		   "Partitions of OffsetCommit requests, by result", SD_METRIC_COUNTER, result, 1,
+		   collect_commits, a, NULL) ||
+	       reg(m, "stretchlog_group_coordinator_partitions",
+		   "__consumer_offsets partitions this broker coordinates, loading or ready",
+		   SD_METRIC_GAUGE, state, 1, collect_coordinators, a, NULL);
+}
+
 /* ---- Locality -------------------------------------------------------------- */
 
 void sd_admin_consumer_bytes(struct sd_broker *b, enum sd_loc_where w, const char *client_rack,
@@ -347,7 +417,7 @@ static int register_metrics(struct admin *a)
 		   1, collect_transport, a, NULL) ||
 	       reg(m, "stretchlog_controller_leader", "1 if this broker leads the controller",
 		   SD_METRIC_GAUGE, NULL, 0, collect_controller, a, NULL) ||
-	       register_locality(a);
+	       register_locality(a) || register_groups(a);
 }
 
 /* ---- Routes ---------------------------------------------------------------- */

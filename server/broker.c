@@ -174,6 +174,7 @@ void sd_broker_close_partition(struct sd_broker *b, uint64_t group_id, bool dele
 	struct sd_partition *sp = sd_part_data(p);
 	if (sp != NULL) {
 		sd_kh_fetch_drop_all(sp);
+		sd_kh_group_drop(sp);
 		SL_LOG(SL_LOG_INFO, "partition=%s/%d group=%llu event=partition_closed deleted=%d",
 		       sp->topic, sp->index, (unsigned long long)group_id, delete_data);
 		sl_free(sp);
@@ -208,6 +209,7 @@ static void on_role(struct sd_part *p, int old_role, int new_role)
 		       (unsigned long long)st.term,
 		       new_role == RAFT_LEADER ? "leader_elected" : "leadership_lost");
 		sd_kh_fetch_wake(sp);
+		sd_kh_group_event(sp);
 	}
 }
 
@@ -222,6 +224,7 @@ static void on_hwm(struct sd_part *p, int64_t hwm)
 	struct sd_partition *sp = sd_part_data(p);
 	if (sp != NULL) {
 		sd_kh_fetch_wake(sp);
+		sd_kh_group_event(sp);
 	}
 }
 
@@ -277,6 +280,7 @@ static void release_partition(struct sd_part *p, void *arg)
 	struct sd_partition *sp = sd_part_data(p);
 	if (sp != NULL && sd_part_group_id(p) != SD_CTL_CONTROLLER_GROUP_ID) {
 		sd_kh_fetch_drop_all(sp);
+		sd_kh_group_drop(sp);
 		sd_part_set_data(p, NULL);
 		sl_free(sp);
 	}
@@ -288,6 +292,7 @@ static void kafka_closed(struct sk_server *srv, void *data)
 	struct sd_broker *b = data;
 	b->kafka = NULL;
 	sd_pm_foreach(b->pm, release_partition, NULL);
+	sd_kh_group_stop(b);
 	sd_controller_quiesce(b);
 	sd_pm_close(b->pm, pm_closed, b);
 }

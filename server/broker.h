@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "server/cgroup.h"
 #include "server/config.h"
 #include "server/ctl_state.h"
 #include "server/pm.h"
@@ -124,6 +125,7 @@ bool sd_partition_view(struct sd_broker *b, const char *topic, int32_t index,
 /* ---- Broker ------------------------------------------------------------- */
 
 struct sd_controller; /* controller.c */
+struct sd_groups;     /* kh_group.c */
 struct sd_leaders;    /* broker.c */
 
 struct sd_broker {
@@ -143,6 +145,7 @@ struct sd_broker {
 	struct sd_metrics *metrics;
 	struct sd_controller *ctl;
 	struct sd_leaders *leaders;
+	struct sd_groups *groups; /* group coordinators (kh_group.c) */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t housekeeping;
 	bool stopping;
@@ -155,6 +158,32 @@ void sd_kh_register(struct sd_broker *b);
 void sd_kh_fetch_wake(struct sd_partition *p);
 /* Fails every waiting fetch of a partition that is going away. */
 void sd_kh_fetch_drop_all(struct sd_partition *p);
+
+/* ---- Consumer groups (server/kh_group.c) --------------------------------- */
+
+/* The internal topic of committed offsets; a group's coordinator is the
+ * leader of its partition cg_partition_for(group, partitions). */
+#define SD_OFFSETS_TOPIC "__consumer_offsets"
+
+/* A hosted partition's role or high watermark changed: for partitions of
+ * SD_OFFSETS_TOPIC this starts, loads or stops their group coordinator. */
+void sd_kh_group_event(struct sd_partition *sp);
+/* A hosted partition is closing: its coordinator (if any) stops. */
+void sd_kh_group_drop(struct sd_partition *sp);
+/* Frees every coordinator and the timers, once the Kafka listener has
+ * closed (no request is pending any more). */
+void sd_kh_group_stop(struct sd_broker *b);
+
+/* Group coordination counters of this broker, for metrics. */
+struct sd_group_stats {
+	uint64_t groups[CG_STATE_COUNT]; /* groups coordinated here, by state */
+	uint64_t rebalances;             /* completed rebalances (generations) */
+	uint64_t members_expired;        /* members removed at session timeout */
+	uint64_t commits_ok, commits_failed; /* partitions of OffsetCommit */
+	uint64_t partitions_loading, partitions_ready;
+	uint64_t loads, load_records;    /* coordinator loads, records read back */
+};
+void sd_kh_group_stats(struct sd_broker *b, struct sd_group_stats *out);
 
 /* Admin HTTP routes and metrics (admin.c): start, stop listening (drain),
  * free the registry after the loop ended. */

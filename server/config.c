@@ -322,6 +322,27 @@ static const struct sd_config_key keys[] = {
 	  "Replication factor of an automatically created topic, or of CreateTopics with -1."),
     K_BOOL("auto.create.topics.enable", "true",
 	   "Create a topic with the defaults when a client asks Metadata for an unknown one."),
+
+    /* Consumer groups. */
+    K_INT("offsets.topic.num.partitions", 1, 1000, "16", "partitions",
+	  "Partitions of the internal topic __consumer_offsets, created on the first "
+	  "FindCoordinator; a group's coordinator is the leader of one of them. Changing it "
+	  "later has no effect on the existing topic."),
+    K_INT("offsets.topic.replication.factor", 1, PL_REPLICATION_FACTOR_MAX, "3", "replicas",
+	  "Replication factor of __consumer_offsets, capped to the number of brokers when the "
+	  "cluster has fewer. Its retention is disabled: committed offsets are never deleted."),
+    K_BYTES("offset.metadata.max.bytes", 0, 32767, "4096", "bytes",
+	    "Largest metadata string of one committed offset; longer ones get "
+	    "OFFSET_METADATA_TOO_LARGE."),
+    K_DUR("group.min.session.timeout.ms", 1, 3600000, "6000",
+	  "Smallest session timeout a consumer group member may ask for in JoinGroup."),
+    K_DUR("group.max.session.timeout.ms", 1, 3600000, "1800000",
+	  "Largest session timeout a consumer group member may ask for in JoinGroup."),
+    K_DUR("group.initial.rebalance.delay.ms", 0, 300000, "300",
+	  "How long the first rebalance of an empty group waits for more members (extended "
+	  "by this much per member that joins, up to the rebalance timeout)."),
+    K_INT("group.max.size", 1, 100000, "1000", "members",
+	  "Most members of one consumer group; further joins get GROUP_MAX_SIZE_REACHED."),
     {.name = "leaders.preference",
      .type = SD_CONFIG_STRING,
      .min = 1,

@@ -26,6 +26,7 @@ enum {
 	KE_INVALID_REQUIRED_ACKS = 21,
 	KE_UNSUPPORTED_VERSION = 35,
 	KE_INVALID_REQUEST = 42,
+	KE_UNKNOWN_MEMBER_ID = 25,
 	KE_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
 	KE_KAFKA_STORAGE_ERROR = 56,
 	KE_FENCED_LEADER_EPOCH = 74,
@@ -44,5 +45,6 @@ void sd_kh_meta_register(struct sd_broker *b);
 void sd_kh_produce_register(struct sd_broker *b);
 void sd_kh_fetch_register(struct sd_broker *b);
 void sd_kh_admin_register(struct sd_broker *b);
+void sd_kh_group_register(struct sd_broker *b);
 
 #endif /* SD_KH_H */

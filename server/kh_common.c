@@ -46,4 +46,5 @@ void sd_kh_register(struct sd_broker *b)
 	sd_kh_produce_register(b);
 	sd_kh_fetch_register(b);
 	sd_kh_admin_register(b);
+	sd_kh_group_register(b);
 }

@@ -54,7 +54,7 @@ static int fill_topic(struct sd_broker *b, struct sk_request *req, const struct 
 {
 	rt->error_code = 0;
 	rt->name = kmsg_str_make(t->name);
-	rt->is_internal = false;
+	rt->is_internal = strcmp(t->name, SD_OFFSETS_TOPIC) == 0;
 	rt->partitions.count = t->n_partitions;
 	rt->partitions.items =
 		kmsg_arena_alloc(req->arena, (size_t)t->n_partitions * sizeof(*rt->partitions.items));
@@ -182,22 +182,7 @@ static void handle_metadata(void *ctx, struct sk_request *req)
 	sk_respond(req, &resp);
 }
 
-/* COORDINATOR_NOT_AVAILABLE: consumer groups are not implemented. */
-#define KE_COORDINATOR_NOT_AVAILABLE 15
-
-/* FindCoordinator: no key has a coordinator, since consumer groups are not
- * implemented. The API is still advertised because librdkafka enables its
- * lz4 codec only when the broker lists FindCoordinator v0 (its "LZ4" feature
- * probe); without it kcat and confluent-kafka silently produce uncompressed
- * batches. */
-static void handle_find_coordinator(void *ctx, struct sk_request *req)
-{
-	(void)ctx;
-	(void)sk_respond_error(req, KE_COORDINATOR_NOT_AVAILABLE);
-}
-
 void sd_kh_meta_register(struct sd_broker *b)
 {
 	sk_server_set_handler(b->kafka, KMSG_API_METADATA, handle_metadata, b);
-	sk_server_set_handler(b->kafka, KMSG_API_FIND_COORDINATOR, handle_find_coordinator, b);
 }

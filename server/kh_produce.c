@@ -263,6 +263,10 @@ static void produce_partition(struct produce *pr, const char *topic,
 	struct sd_partition *sp = v.sp;
 	struct rl_group *g = v.g;
 	struct rl_group_status st = v.st;
+	if (strcmp(topic, SD_OFFSETS_TOPIC) == 0) {
+		out->error_code = KE_INVALID_TOPIC_EXCEPTION; /* internal: written by coordinators */
+		return;
+	}
 	if (g == NULL || st.role != RAFT_LEADER) {
 		out->error_code = KE_NOT_LEADER_OR_FOLLOWER;
 		return;
