@@ -6,14 +6,48 @@
 //   result: {created, sends: [[{partition, errorCode, baseOffset}, ...] per send()],
 //            offsetsFirst: fetchTopicOffsets(topic) right after the last ack,
 //            offsets: the same once it covers every ack (or after 5 s),
-//            configs: describeConfigs entries}
-// kafkajs has no manual partition assignment (its consumer needs consumer
-// groups, which stretchlog does not implement), so the test reads back what
-// this produced with kafka-python and kcat.
+//            configs: describeConfigs entries,
+//            consumed: [{partition, offset, key, value, headers}] when job.group
+//                      is set: a kafkajs consumer in that group (subscribed
+//                      from the beginning) ran until it had job.expect
+//                      records or 60 s passed, committing as it went}
+// kafkajs has no manual partition assignment: its consumer always uses a
+// consumer group.
 'use strict';
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs');
 
 const b64 = (s) => (s === null ? null : Buffer.from(s, 'base64'));
+
+const enc = (b) => (b === null || b === undefined ? null : Buffer.from(b).toString('base64'));
+
+// Consumes job.topic in consumer group job.group until job.expect records
+// arrived (or 60 s), then leaves the group.
+async function consume(kafka, job) {
+  const consumer = kafka.consumer({ groupId: job.group, sessionTimeout: 30000,
+                                    heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
+  const got = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: job.topic, fromBeginning: true });
+    let done;
+    const finished = new Promise((res) => { done = res; });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const headers = {};
+        for (const [k, v] of Object.entries(message.headers || {})) headers[k] = enc(v);
+        got.push({ partition, offset: message.offset, key: enc(message.key),
+                   value: enc(message.value), headers });
+        if (got.length >= job.expect) done();
+      },
+    });
+    let timer;
+    await Promise.race([finished, new Promise((res) => { timer = setTimeout(res, 60000); })]);
+    clearTimeout(timer); // a pending timer would keep node running
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
 
 async function main() {
   const chunks = [];
@@ -74,6 +108,7 @@ async function main() {
       includeSynonyms: false,
     });
     out.configs = d.resources[0].configEntries.map((e) => [e.configName, e.configValue]);
+    if (job.group) out.consumed = await consume(kafka, job);
   } finally {
     await admin.disconnect();
   }
