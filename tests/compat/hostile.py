@@ -32,6 +32,15 @@ INVALID_REQUIRED_ACKS = 21
 UNSUPPORTED_VERSION = 35
 UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
 INVALID_RECORD = 87
+UNKNOWN_TOPIC_OR_PARTITION = 3
+OFFSET_METADATA_TOO_LARGE = 12
+INVALID_TOPIC_EXCEPTION = 17
+ILLEGAL_GENERATION = 22
+INCONSISTENT_GROUP_PROTOCOL = 23
+INVALID_GROUP_ID = 24
+UNKNOWN_MEMBER_ID = 25
+INVALID_SESSION_TIMEOUT = 26
+INVALID_REQUEST = 42
 
 
 def i16(v):
@@ -254,6 +263,87 @@ def unsupported_fetch(addr):
     return None
 
 
+def group_cases(addr):
+    """Consumer group requests that must fail get Kafka's error code (the
+    coordinator of every group is this one broker). Yields (name, got,
+    expected)."""
+    from kafka.protocol.commit import (GroupCoordinatorRequest, OffsetCommitRequest,
+                                       OffsetFetchRequest)
+    from kafka.protocol.group import (HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+                                      SyncGroupRequest)
+    c = kwire.Conn(addr)
+    try:
+        # The first FindCoordinator creates __consumer_offsets: poll until ready.
+        deadline = time.monotonic() + 30
+        while True:
+            r = c.request(GroupCoordinatorRequest[0](consumer_group="hg"))
+            if r.error_code == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        yield "FindCoordinator once __consumer_offsets exists", r.error_code, 0
+        # kafka-python 2.0.2's FindCoordinator v1 response lacks throttle_time_ms:
+        # read the raw answer (throttle_time_ms, error_code, ...).
+        raw = exchange_frame(c, frame(header(10, 1, 59) + kstr(b"tx-1") + b"\x01"))
+        yield "FindCoordinator transaction key type", struct.unpack_from(">h", raw, 4)[0], \
+            INVALID_REQUEST
+        proto = [("range", b"\0\0\0\0\0\0\0\0")]
+        yield "JoinGroup session timeout 1 ms", c.request(JoinGroupRequest[2](
+            group="hg", session_timeout=1, rebalance_timeout=1000, member_id="",
+            protocol_type="consumer", group_protocols=proto)).error_code, INVALID_SESSION_TIMEOUT
+        yield "JoinGroup empty group id", c.request(JoinGroupRequest[2](
+            group="", session_timeout=10000, rebalance_timeout=1000, member_id="",
+            protocol_type="consumer", group_protocols=proto)).error_code, INVALID_GROUP_ID
+        yield "JoinGroup 300-byte group id", c.request(JoinGroupRequest[2](
+            group="g" * 300, session_timeout=10000, rebalance_timeout=1000, member_id="",
+            protocol_type="consumer", group_protocols=proto)).error_code, INVALID_GROUP_ID
+        yield "JoinGroup without protocols", c.request(JoinGroupRequest[2](
+            group="hg", session_timeout=10000, rebalance_timeout=1000, member_id="",
+            protocol_type="consumer", group_protocols=[])).error_code, INCONSISTENT_GROUP_PROTOCOL
+        yield "JoinGroup unknown member id", c.request(JoinGroupRequest[2](
+            group="hg-new", session_timeout=10000, rebalance_timeout=1000, member_id="ghost",
+            protocol_type="consumer", group_protocols=proto)).error_code, UNKNOWN_MEMBER_ID
+        yield "Heartbeat unknown member", c.request(HeartbeatRequest[1](
+            group="hg", generation_id=1, member_id="ghost")).error_code, UNKNOWN_MEMBER_ID
+        yield "SyncGroup unknown member", c.request(SyncGroupRequest[1](
+            group="hg", generation_id=1, member_id="ghost",
+            group_assignment=[])).error_code, UNKNOWN_MEMBER_ID
+        yield "LeaveGroup unknown member", c.request(LeaveGroupRequest[1](
+            group="hg", member_id="ghost")).error_code, UNKNOWN_MEMBER_ID
+
+        def commit(group, gen, member, topic, part, meta):
+            r = c.request(OffsetCommitRequest[2](
+                consumer_group=group, consumer_group_generation_id=gen, consumer_id=member,
+                retention_time=-1, topics=[(topic, [(part, 42, meta)])]))
+            return r.topics[0][1][0][1]
+        yield "OffsetCommit generation 5 of an unknown group", \
+            commit("hg-gen", 5, "m", TOPIC, 0, ""), ILLEGAL_GENERATION
+        yield "OffsetCommit 5000-byte metadata", commit("hg", -1, "", TOPIC, 0, "m" * 5000), \
+            OFFSET_METADATA_TOO_LARGE
+        yield "OffsetCommit unknown topic", commit("hg", -1, "", "hostile-nosuch", 0, ""), \
+            UNKNOWN_TOPIC_OR_PARTITION
+        yield "OffsetCommit partition 99", commit("hg", -1, "", TOPIC, 99, ""), \
+            UNKNOWN_TOPIC_OR_PARTITION
+        yield "OffsetCommit simple consumer", commit("hg", -1, "", TOPIC, 0, "meta"), 0
+        r = c.request(OffsetFetchRequest[1](consumer_group="hg", topics=[(TOPIC, [0, 1])]))
+        got = [(p[0], p[1], p[2], p[3]) for p in r.topics[0][1]]
+        yield "OffsetFetch committed and unknown", got, [(0, 42, "meta", 0), (1, -1, "", 0)]
+        yield "Produce to __consumer_offsets", \
+            parse_produce_v3(exchange_frame(c, produce_v3(
+                60, batch([b"x"]), topic=b"__consumer_offsets")))[0][2], INVALID_TOPIC_EXCEPTION
+    finally:
+        c.close()
+    # A JoinGroup whose protocols count is 2^31-1 cannot be decoded: closed.
+    body = kstr(b"hg") + i32(10000) + i32(1000) + kstr(b"") + kstr(b"consumer") + \
+        i32(0x7FFFFFFF)
+    res = exchange(addr, frame(header(11, 2, 61) + body))
+    yield "JoinGroup protocols count 2^31-1", res.kind, "closed"
+
+
+def exchange_frame(c, data):
+    c.send_raw(data)
+    return c.recv_frame()[4:]
+
+
 def valid_produce(addr, values):
     c = kwire.Conn(addr)
     try:
@@ -312,6 +402,14 @@ def main(argv):
         print("%s %s%s" % ("ok  " if why is None else "FAIL", name,
                             "" if why is None else "\n     " + why))
         if why is not None:
+            failed.append(name)
+    for name, got, want in group_cases(addr):
+        n += 1
+        keeper.check()
+        ok = got == want
+        print("%s %-46s got %r%s" % ("ok  " if ok else "FAIL", name, got,
+                                     "" if ok else ", expected %r" % (want,)), flush=True)
+        if not ok:
             failed.append(name)
     # Nothing invalid was written: the next valid batch follows the first.
     second = valid_produce(addr, [b"after"])
