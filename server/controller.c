@@ -538,6 +538,16 @@ static bool handle_alter(struct sd_controller *c, struct lreq *q, struct sl__rd 
 		reply(c, q->from, q->id, KERR_UNKNOWN_TOPIC, 0, "unknown topic");
 		goto out;
 	}
+	for (int32_t i = 0; i < nops && strcmp(t->name, SD_OFFSETS_TOPIC) == 0; i++) {
+		/* Committed offsets must never be deleted by retention. */
+		bool retention = strcmp(ops[i].key, "retention.ms") == 0 ||
+				 strcmp(ops[i].key, "retention.bytes") == 0;
+		if (retention && (ops[i].value == NULL || strcmp(ops[i].value, "-1") != 0)) {
+			reply(c, q->from, q->id, 40 /* INVALID_CONFIG */, 0,
+			      SD_OFFSETS_TOPIC " keeps retention.ms and retention.bytes at -1");
+			goto out;
+		}
+	}
 	for (int32_t i = 0; i < nops; i++) {
 		int16_t e = ops[i].value == NULL
 				    ? (sd_config_key_find(SD_CONFIG_TOPIC, ops[i].key) ? 0 : 40)

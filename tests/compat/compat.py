@@ -12,10 +12,11 @@ kafka-python 2.0.2 does not skip control batches: it hands stretchlog's Raft
 configuration and barrier batches to the application as ordinary records.
 The checks here find control batches with a raw Fetch (kwire) and skip
 records at those offsets; the closing note says how many there were, so the
-quirk stays visible. Consumer groups are not implemented, so
-kafka-python consumes with assign(); kafkajs (no manual assignment) only
-produces, creates topics and reads offsets and configs; its records are read
-back with kafka-python and kcat.
+quirk stays visible. Consumer groups: kafkajs consumes what it produced in a
+group, kafka-python commits and a restarted consumer resumes from the
+committed offsets, two kafka-python consumers split a topic's partitions and
+one takes over when the other leaves, and kcat -G (librdkafka's balanced
+consumer) consumes and commits.
 """
 import base64
 import json
@@ -408,7 +409,8 @@ def check_kafkajs(ctx):
            "create": {"numPartitions": 3, "replicationFactor": 3,
                       "configEntries": [{"name": "retention.ms", "value": "86400000"}]},
            "messages": [{"partition": p, "key": enc(k), "value": enc(v),
-                         "headers": {hk: enc(hv) for hk, hv in h}} for p, k, v, h in recs]}
+                         "headers": {hk: enc(hv) for hk, hv in h}} for p, k, v, h in recs],
+           "group": "compat-kafkajs-group", "expect": len(recs)}
     out = ctx.run(["node", os.path.join(ctx.node_dir, "kafkajs_compat.js")],
                   input=json.dumps(job).encode(), timeout=60)
     res = json.loads(out)
@@ -442,7 +444,161 @@ def check_kafkajs(ctx):
     cfg = dict(res["configs"])
     check(cfg.get("retention.ms") == "86400000",
           "kafkajs describeConfigs retention.ms = %s" % cfg.get("retention.ms"))
-    return "%d records in %d sends" % (len(recs), len(res["sends"]))
+    # The kafkajs consumer group read every record, byte for byte.
+    dec = lambda b: None if b is None else base64.b64decode(b)  # noqa: E731
+    consumed = {p: [] for p in range(3)}
+    for m in res["consumed"]:
+        consumed[m["partition"]].append((int(m["offset"]), dec(m["key"]), dec(m["value"]),
+                                         sorted((k, dec(v)) for k, v in m["headers"].items())))
+    for p in range(3):
+        check_same("kafkajs consumer group %s/%d (offset, key, value, headers)" % (topic, p),
+                   [(o, k, v, sorted(h)) for o, k, v, h in expected[p]],
+                   sorted(consumed[p], key=lambda r: r[0]))
+    return "%d records in %d sends, consumed in a group" % (len(recs), len(res["sends"]))
+
+
+def produce_kp(ctx, topic, recs):
+    """Produces [(partition, key, value, headers)] with kafka-python (acks=all);
+    returns {partition: [(offset, key, value, headers)]}."""
+    pr = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks="all", linger_ms=5, retries=0,
+                       max_in_flight_requests_per_connection=1, client_id="stretchlog-compat")
+    try:
+        futs = [pr.send(topic, key=k, value=v, headers=h, partition=p) for p, k, v, h in recs]
+        pr.flush(timeout=30)
+        metas = [f.get(timeout=10) for f in futs]
+    finally:
+        pr.close(timeout=10)
+    out = {}
+    for (p, k, v, h), md in zip(recs, metas):
+        out.setdefault(p, []).append((md.offset, k, v, h))
+    return out
+
+
+def group_consumer(ctx, topic, group, **kw):
+    return KafkaConsumer(topic, bootstrap_servers=ctx.bootstrap, group_id=group,
+                         auto_offset_reset="earliest", enable_auto_commit=False,
+                         fetch_max_wait_ms=100, session_timeout_ms=10000,
+                         heartbeat_interval_ms=500, client_id="stretchlog-compat-" + group,
+                         **kw)
+
+
+def poll_records(c, control, until, timeout=60):
+    """Polls c until until(got) is true; got is {p: [(offset, key, value,
+    headers)]}, control records (kafka-python returns them) dropped."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while not until(got):
+        check(time.monotonic() < deadline, "consumer stopped at %s" %
+              {p: len(v) for p, v in got.items()})
+        for tp, recs in c.poll(timeout_ms=200, max_records=50).items():
+            for m in recs:
+                if m.offset not in control.get(tp.partition, ()):
+                    got.setdefault(tp.partition, []).append(
+                        (m.offset, m.key, m.value, list(m.headers)))
+    return got
+
+
+def check_kp_group_commit(ctx):
+    """kafka-python KafkaConsumer(group_id=...) consumes part of a topic,
+    commits and leaves; a restarted consumer in the group resumes exactly at
+    the committed offsets (OffsetCommit v2 / OffsetFetch v1); committed()
+    reports them."""
+    topic, group = "compat-group", "compat-kp-group"
+    a = admin(ctx)
+    try:
+        a.create_topics([NewTopic(topic, 3, 3)], timeout_ms=15000)
+    finally:
+        a.close()
+    leaders = ctx.wait_leaders(topic, 3)
+    expected = produce_kp(ctx, topic, gen_records(ctx.rnd, 240, 3))
+    control = {}
+    for p in range(3):
+        b, _ = ctx.wait_end(topic, p, leaders, expected[p][-1][0] + 1)
+        control[p] = kwire.control_offsets(b)
+    total = sum(len(v) for v in expected.values())
+    c = group_consumer(ctx, topic, group)
+    try:
+        first = poll_records(c, control, lambda g: sum(len(v) for v in g.values()) >= total // 2)
+        c.commit()
+        committed = {p: c.committed(TopicPartition(topic, p)) for p in range(3)}
+    finally:
+        c.close()
+    for p in range(3):
+        want = first.get(p, [])[-1][0] + 1 if first.get(p) else None
+        check(want is None or committed[p] >= want,
+              "partition %d committed %s, consumed up to %s" % (p, committed[p], want))
+    c = group_consumer(ctx, topic, group)
+    try:
+        n_first = sum(len(v) for v in first.values())
+        rest = poll_records(c, control,
+                            lambda g: sum(len(v) for v in g.values()) >= total - n_first)
+    finally:
+        c.close()
+    for p in range(3):
+        seen = first.get(p, []) + rest.get(p, [])
+        check_same("group consumer, then a restarted one, %s/%d (offset, key, value, headers)"
+                   % (topic, p), expected[p], seen)
+    return "%d records, %d before the commit, %d after the restart" % (
+        total, n_first, total - n_first)
+
+
+def check_kp_group_split(ctx):
+    """Two kafka-python consumers in one group split the three partitions;
+    when one leaves (LeaveGroup), the other takes all of them over and reads
+    what is produced next on every partition."""
+    topic, group = "compat-group", "compat-kp-split"
+    leaders = ctx.wait_leaders(topic, 3)
+    control = {p: kwire.control_offsets(ctx.raw_log(topic, p, leaders)[0]) for p in range(3)}
+    c1 = group_consumer(ctx, topic, group)
+    c2 = group_consumer(ctx, topic, group)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            c1.poll(timeout_ms=100)
+            c2.poll(timeout_ms=100)
+            a1 = {tp.partition for tp in c1.assignment()}
+            a2 = {tp.partition for tp in c2.assignment()}
+            if a1 and a2 and not a1 & a2 and a1 | a2 == {0, 1, 2}:
+                break
+            check(time.monotonic() < deadline, "no split after 90 s: %s / %s" % (a1, a2))
+        split = (sorted(a1), sorted(a2))
+        c2.close()
+        while {tp.partition for tp in c1.assignment()} != {0, 1, 2}:
+            c1.poll(timeout_ms=100)
+            check(time.monotonic() < deadline + 60, "no takeover: %s" % c1.assignment())
+        # Catch up to the end, then read one new record per partition.
+        c1.seek_to_end()
+        ends = {p: c1.position(TopicPartition(topic, p)) for p in range(3)}
+        new = produce_kp(ctx, topic, [(p, b"k%d" % p, b"after-takeover-%d" % p, [])
+                                      for p in range(3)])
+        got = poll_records(c1, control, lambda g: all(
+            any(r[2] == b"after-takeover-%d" % p for r in g.get(p, [])) for p in range(3)))
+        for p in range(3):
+            check_same("records after the takeover %s/%d" % (topic, p), new[p],
+                       [r for r in got.get(p, []) if r[0] >= ends[p]])
+    finally:
+        c1.close()
+        c2.close()
+    return "split %s / %s, then one consumer took all 3" % split
+
+
+def check_kcat_group(ctx):
+    """kcat -G (librdkafka's balanced consumer: FindCoordinator v2, JoinGroup
+    v5, SyncGroup v3, OffsetCommit v7, OffsetFetch v5) reads every record of
+    compat-kcat and commits; run again in the same group it reads nothing."""
+    topic, _part, msgs, _hdrs, _offs = ctx.kcat_msgs
+
+    def run():
+        out = ctx.run(["kcat", "-b", ctx.bootstrap, "-G", "compat-kcat-group", topic, "-e", "-q",
+                       "-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=10000",
+                       "-f", "%p %o %S\n"], timeout=90)
+        return [tuple(int(x) for x in line.split()) for line in out.decode().splitlines()]
+    first = run()
+    check_same("kcat -G records (sizes)", sorted(len(v) for _k, v in msgs),
+               sorted(r[2] for r in first))
+    second = run()
+    check(second == [], "kcat -G in the same group read %d records again" % len(second))
+    return "%d records, none again after the commit" % len(first)
 
 
 def check_error_codes(ctx):
@@ -503,7 +659,8 @@ def check_error_codes(ctx):
 
 
 CHECKS = [check_config_template, check_kcat_lz4, check_kcat_metadata, check_kp_admin,
-          check_kp_produce_consume, check_kafkajs, check_error_codes]
+          check_kp_produce_consume, check_kafkajs, check_kp_group_commit, check_kp_group_split,
+          check_kcat_group, check_error_codes]
 
 
 def main(argv):
