@@ -24,6 +24,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -542,6 +543,47 @@ def check_kp_group_commit(ctx):
         total, n_first, total - n_first)
 
 
+class Poller(threading.Thread):
+    """Polls one KafkaConsumer in its own thread (kafka-python blocks in poll()
+    while its JoinGroup waits for the other members, so two consumers in one
+    group need two threads). Keeps its current assignment and the data
+    records it received."""
+
+    def __init__(self, c, control):
+        super().__init__(daemon=True)
+        self.c, self.control = c, control
+        self.stop = threading.Event()
+        self.assigned = set()
+        self.records = []
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                for tp, recs in self.c.poll(timeout_ms=100).items():
+                    self.records += [(tp.partition, m.offset, m.key, m.value) for m in recs
+                                     if m.offset not in self.control.get(tp.partition, ())]
+                self.assigned = {tp.partition for tp in self.c.assignment()}
+        except Exception as e:  # noqa: BLE001 - reported by the check
+            self.error = e
+        finally:
+            self.c.close()
+
+    def finish(self):
+        self.stop.set()
+        self.join(30)
+
+
+def wait_for(what, cond, pollers, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        errs = [p.error for p in pollers if p.error is not None]
+        check(not errs, "%s: consumer failed: %r" % (what, errs))
+        check(time.monotonic() < deadline, "%s: not after %ds (assignments %s)" %
+              (what, timeout, [sorted(p.assigned) for p in pollers]))
+        time.sleep(0.1)
+
+
 def check_kp_group_split(ctx):
     """Two kafka-python consumers in one group split the three partitions;
     when one leaves (LeaveGroup), the other takes all of them over and reads
@@ -549,36 +591,29 @@ def check_kp_group_split(ctx):
     topic, group = "compat-group", "compat-kp-split"
     leaders = ctx.wait_leaders(topic, 3)
     control = {p: kwire.control_offsets(ctx.raw_log(topic, p, leaders)[0]) for p in range(3)}
-    c1 = group_consumer(ctx, topic, group)
-    c2 = group_consumer(ctx, topic, group)
+    p1 = Poller(group_consumer(ctx, topic, group), control)
+    p2 = Poller(group_consumer(ctx, topic, group), control)
+    p1.start()
+    p2.start()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            c1.poll(timeout_ms=100)
-            c2.poll(timeout_ms=100)
-            a1 = {tp.partition for tp in c1.assignment()}
-            a2 = {tp.partition for tp in c2.assignment()}
-            if a1 and a2 and not a1 & a2 and a1 | a2 == {0, 1, 2}:
-                break
-            check(time.monotonic() < deadline, "no split after 90 s: %s / %s" % (a1, a2))
-        split = (sorted(a1), sorted(a2))
-        c2.close()
-        while {tp.partition for tp in c1.assignment()} != {0, 1, 2}:
-            c1.poll(timeout_ms=100)
-            check(time.monotonic() < deadline + 60, "no takeover: %s" % c1.assignment())
-        # Catch up to the end, then read one new record per partition.
-        c1.seek_to_end()
-        ends = {p: c1.position(TopicPartition(topic, p)) for p in range(3)}
+        wait_for("two consumers split the partitions",
+                 lambda: p1.assigned and p2.assigned and not p1.assigned & p2.assigned and
+                 p1.assigned | p2.assigned == {0, 1, 2}, [p1, p2], timeout=90)
+        split = (sorted(p1.assigned), sorted(p2.assigned))
+        p2.finish()
+        wait_for("the remaining consumer takes every partition over",
+                 lambda: p1.assigned == {0, 1, 2}, [p1], timeout=90)
         new = produce_kp(ctx, topic, [(p, b"k%d" % p, b"after-takeover-%d" % p, [])
                                       for p in range(3)])
-        got = poll_records(c1, control, lambda g: all(
-            any(r[2] == b"after-takeover-%d" % p for r in g.get(p, [])) for p in range(3)))
-        for p in range(3):
-            check_same("records after the takeover %s/%d" % (topic, p), new[p],
-                       [r for r in got.get(p, []) if r[0] >= ends[p]])
+        want = sorted((p, r[0], r[1], r[2]) for p, rs in new.items() for r in rs)
+        wait_for("the new records arrive", lambda: all(
+            any(r[:2] == w[:2] for r in p1.records) for w in want), [p1])
+        at = {(r[0], r[1]) for r in want}
+        got = sorted(r for r in p1.records if (r[0], r[1]) in at)
+        check_same("records after the takeover (partition, offset, key, value)", want, got)
     finally:
-        c1.close()
-        c2.close()
+        p1.finish()
+        p2.finish()
     return "split %s / %s, then one consumer took all 3" % split
 
 
