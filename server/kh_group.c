@@ -327,6 +327,10 @@ struct cg_coord *sd__groups_coord(struct sd_groups *gs, const char *group, int32
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
 
+/* FindCoordinator: the broker leading the group's offsets partition. (It
+ * must stay advertised in any case: librdkafka enables its lz4 codec only
+ * when the broker lists FindCoordinator v0.) Transaction coordinators get
+ * INVALID_REQUEST with a message, since there are no transactions. */
 static void handle_find_coordinator(void *ctx, struct sk_request *req)
 {
 	struct sd_groups *gs = ctx;
