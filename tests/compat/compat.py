@@ -636,6 +636,61 @@ def check_kcat_group(ctx):
     return "%d records, none again after the commit" % len(first)
 
 
+def check_group_coordinator_failover(ctx):
+    """Offsets survive the loss of their coordinator: a simple consumer
+    commits (generation -1), the coordinator broker is SIGKILLed, the new
+    leader of the group's __consumer_offsets partition reads them back from
+    its log and OffsetFetch there returns them; the broker is restarted."""
+    from kafka.protocol.commit import GroupCoordinatorRequest, OffsetFetchRequest
+    from kafka.structs import OffsetAndMetadata
+    topic, group = "compat-group", "compat-failover-group"
+    c = KafkaConsumer(bootstrap_servers=ctx.bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        c.assign([TopicPartition(topic, p) for p in range(3)])
+        c.commit({TopicPartition(topic, p): OffsetAndMetadata(7 + p, "m%d" % p)
+                  for p in range(3)})
+    finally:
+        c.close()
+    want = [(p, 7 + p, "m%d" % p, 0) for p in range(3)]
+
+    def ask(addr, req):
+        k = kwire.Conn(addr)
+        try:
+            return k.request(req)
+        finally:
+            k.close()
+    old = ask(ctx.addrs[0], GroupCoordinatorRequest[0](consumer_group=group)).coordinator_id
+    check(old in ctx.cluster.ids, "no coordinator for %s: %s" % (group, old))
+    other = [ctx.cluster.kafka_addr(i) for i in ctx.cluster.ids if i != old][0]
+    ctx.cluster.kill(old)
+    try:
+        t0 = time.monotonic()
+        got = last = None
+        while time.monotonic() - t0 < 60:
+            try:
+                r = ask(other, GroupCoordinatorRequest[0](consumer_group=group))
+                if r.error_code == 0 and r.coordinator_id != old:
+                    f = ask(ctx.cluster.kafka_addr(r.coordinator_id), OffsetFetchRequest[1](
+                        consumer_group=group, topics=[(topic, [0, 1, 2])]))
+                    last = got = [tuple(x) for x in f.topics[0][1]]
+                    if all(x[3] == 0 for x in got):
+                        break
+                last = r
+            except (OSError, kwire.Closed) as e:
+                last = e
+            time.sleep(0.2)
+        check(got is not None and all(x[3] == 0 for x in got),
+              "no answer from a new coordinator within 60 s: %r" % (last,))
+        check_same("committed offsets at the new coordinator (partition, offset, metadata, "
+                   "error)", want, got)
+        took = time.monotonic() - t0
+    finally:
+        ctx.cluster.start_broker(old)
+        ctx.cluster.wait_ready([old], timeout=60)
+    return "coordinator %d killed, offsets served by %d after %.1fs" % (old, r.coordinator_id,
+                                                                       took)
+
+
 def check_error_codes(ctx):
     """Requests that must fail get Kafka's error code (kafka-python's
     protocol structs on a raw connection, so the exact code is seen)."""
@@ -695,7 +750,7 @@ def check_error_codes(ctx):
 
 CHECKS = [check_config_template, check_kcat_lz4, check_kcat_metadata, check_kp_admin,
           check_kp_produce_consume, check_kafkajs, check_kp_group_commit, check_kp_group_split,
-          check_kcat_group, check_error_codes]
+          check_kcat_group, check_error_codes, check_group_coordinator_failover]
 
 
 def main(argv):
