@@ -727,10 +727,11 @@ void sd_kh_group_register(struct sd_broker *b)
 	sd_kh_offsets_register(b);
 }
 
+/* Close callbacks run in no promised order: the last one frees gs. */
 static void groups_closed(uv_handle_t *h)
 {
 	struct sd_groups *gs = h->data;
-	if (h == (uv_handle_t *)&gs->load_timer) {
+	if (--gs->closing == 0) {
 		sl_free(gs->parts);
 		sl_free(gs);
 	}
@@ -747,8 +748,9 @@ void sd_kh_group_stop(struct sd_broker *b)
 	}
 	b->groups = NULL;
 	gs->timers_live = false;
+	gs->closing = 2;
 	uv_close((uv_handle_t *)&gs->timer, groups_closed);
-	uv_close((uv_handle_t *)&gs->load_timer, groups_closed); /* frees gs */
+	uv_close((uv_handle_t *)&gs->load_timer, groups_closed);
 }
 
 void sd_kh_group_stats(struct sd_broker *b, struct sd_group_stats *out)

@@ -44,6 +44,7 @@ struct sd_groups {
 	uv_timer_t timer;      /* group deadlines */
 	uv_timer_t load_timer; /* continues loading */
 	bool timers_live;
+	int closing; /* timer handles still closing at shutdown */
 	bool create_pending;
 	uint64_t create_last_ms;
 	uint64_t nonce;
