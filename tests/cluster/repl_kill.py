@@ -36,14 +36,20 @@ def free_ports(n):
 
 
 class Node:
-    def __init__(self, binary, nid, peers, root, groups, extra):
+    """One repl_node process. With control=True its stdin takes commands
+    (send()) and its event lines (ROLE, FIRSTACK, TRANSFER) are kept in
+    self.events as (name, {key: value}) with the time they were read."""
+
+    def __init__(self, binary, nid, peers, root, groups, extra, control=False):
         self.binary, self.id, self.peers, self.groups = binary, nid, peers, groups
         self.dir = os.path.join(root, "n%d" % nid)
         self.acklog = os.path.join(root, "ack%d.log" % nid)
         self.out = open(os.path.join(root, "n%d.out" % nid), "a")
         self.extra = extra
+        self.control = control
         self.proc = None
         self.roles = {}
+        self.events = []
         self.lock = threading.Lock()
 
     def start(self, load=True):
@@ -52,18 +58,41 @@ class Node:
                "--stats-ms", "500"] + self.extra
         if load:
             cmd.append("--load")
+        if self.control:
+            cmd.append("--control")
         self.roles = {}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.out, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.out, text=True,
+                                     stdin=subprocess.PIPE if self.control else None)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc):
         for line in proc.stdout:
             self.out.write(line)
             self.out.flush()
-            if line.startswith("ROLE "):
-                kv = dict(x.split("=") for x in line.split()[1:])
-                with self.lock:
+            name = line.split(" ", 1)[0]
+            if name not in ("ROLE", "FIRSTACK", "TRANSFER"):
+                continue
+            kv = dict(x.split("=", 1) for x in line.split()[1:])
+            with self.lock:
+                self.events.append((name, kv))
+                if name == "ROLE":
                     self.roles[int(kv["group"])] = int(kv["role"])
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def find(self, name, pred):
+        """The first event called name whose fields satisfy pred, or None."""
+        with self.lock:
+            for n, kv in self.events:
+                if n == name and pred(kv):
+                    return kv
+        return None
+
+    def leads_group(self, group):
+        with self.lock:
+            return self.roles.get(group) == 3  # RAFT_LEADER
 
     def leads(self):
         with self.lock:
