@@ -128,6 +128,25 @@ def acked(nodes):
     return total
 
 
+def converge_and_check(binary, nodes, groups, check_args=()):
+    """Runs the nodes without load until they converge, stops them cleanly
+    and runs `repl_node check` over their logs and ack logs. Returns the
+    number of acknowledged batches and the checker's exit code."""
+    for n in nodes:
+        n.stop()
+    for n in nodes:
+        n.start(load=False)
+    time.sleep(3.0)
+    for n in nodes:
+        n.stop()
+    total = acked(nodes)
+    print("acknowledged batches: %d" % total, flush=True)
+    rc = subprocess.call([binary, "check", "--groups", str(groups),
+                          "--dirs", ",".join(n.dir for n in nodes),
+                          "--acklogs", ",".join(n.acklog for n in nodes)] + list(check_args))
+    return total, rc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -165,26 +184,12 @@ def main():
               (lagger.id, acked(nodes) - t0), flush=True)
         lagger.start()
         time.sleep(2.0)
-        # Converge without load, then stop cleanly.
-        for n in nodes:
-            n.stop()
-        for n in nodes:
-            n.start(load=False)
-        time.sleep(3.0)
-        for n in nodes:
-            n.stop()
-        total = acked(nodes)
-        print("acknowledged batches: %d" % total, flush=True)
-        if total == 0:
-            raise SystemExit("no batch was acknowledged")
-        check = [binary, "check", "--groups", str(args.groups),
-                 "--dirs", ",".join(n.dir for n in nodes),
-                 "--acklogs", ",".join(n.acklog for n in nodes)]
         # Metadata-only installs (catch-up off) restart a lagging
         # follower's log past the start; range transfers keep it whole.
-        if os.environ.get("SL_CATCHUP", "1") == "1":
-            check.append("--same-start")
-        rc = subprocess.call(check)
+        same = ["--same-start"] if os.environ.get("SL_CATCHUP", "1") == "1" else []
+        total, rc = converge_and_check(binary, nodes, args.groups, same)
+        if total == 0:
+            raise SystemExit("no batch was acknowledged")
         ok = rc == 0
     finally:
         for n in nodes:

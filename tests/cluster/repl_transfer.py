@@ -22,12 +22,11 @@ usage: repl_transfer.py BUILD_DIR [--transfers N] [--groups G] [--bench]
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-from repl_kill import Node, acked, free_ports
+from repl_kill import Node, converge_and_check, free_ports
 
 RAFT_LEADER = 3
 WAIT_S = 15.0  # generous: a loaded 2-core machine
@@ -146,21 +145,9 @@ def main():
                                 "were rejected" % (k + 1, r["early"]))
                 print("FAIL " + problems[-1], flush=True)
             time.sleep(0.3)  # load under the new leader
-        # Converge without load, then stop cleanly.
-        for n in nodes:
-            n.stop()
-        for n in nodes:
-            n.start(load=False)
-        time.sleep(3.0)
-        for n in nodes:
-            n.stop()
-        total = acked(nodes)
-        print("acknowledged batches: %d" % total, flush=True)
+        total, rc = converge_and_check(binary, nodes, args.groups)
         if total == 0:
             problems.append("no batch was acknowledged")
-        rc = subprocess.call([binary, "check", "--groups", str(args.groups),
-                              "--dirs", ",".join(n.dir for n in nodes),
-                              "--acklogs", ",".join(n.acklog for n in nodes)])
         if rc != 0:
             problems.append("repl_node check failed")
         if results:
