@@ -432,7 +432,8 @@ static void ctl_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void setup_control(void)
 {
-	if (uv_pipe_init(&s.loop, &s.ctl, 0) != 0 || uv_pipe_open(&s.ctl, 0) != 0 ||
+	if (uv_guess_handle(0) != UV_NAMED_PIPE || uv_pipe_init(&s.loop, &s.ctl, 0) != 0 ||
+	    uv_pipe_open(&s.ctl, 0) != 0 ||
 	    uv_read_start((uv_stream_t *)&s.ctl, ctl_alloc, ctl_read) != 0) {
 		die("--control needs stdin to be a pipe");
 	}
