@@ -31,18 +31,22 @@
  *   appended); those already appended commit and are acknowledged, and the
  *   target catches up. When the commit index, the leader's durable index
  *   and the target's match index all equal the last index, RAFT_TRANSFER
- *   is stepped and libraft sends TimeoutNow (libraft 0.22.1 does not check
- *   the target is caught up itself). Campaign: the target starts an
- *   election at once; the leader steps down when it hears the new term.
- *   Guarantees: every submission appended before the transfer was
- *   requested is acknowledged before the leader steps down (none is left
- *   pending to fail); only the submissions held during the transfer fail,
- *   with RL_ENOTLEADER, to be retried at the new leader; none of them was
- *   appended, so a retry cannot duplicate it. The drain lasts at most
- *   transfer_timeout_ms and the campaign at most an election timeout
- *   (libraft gives up then, checking on a leader tick): if either runs out
- *   the transfer is abandoned, leadership stays, and the held submissions
- *   are submitted again in order, so none fails.
+ *   is stepped and libraft sends TimeoutNow. (libraft 0.22.1 alone would
+ *   also wait for the target's match index, but it refuses every
+ *   submission meanwhile, and it knows nothing of commit or acks.)
+ *   Campaign: the target starts an election at once; the leader steps down
+ *   when it hears the new term.
+ *   Guarantees, when the transfer moves leadership: every submission
+ *   appended before the request has been acknowledged by the time the
+ *   leader steps down (none is left pending to fail); only the submissions
+ *   held during the transfer fail, with RL_ENOTLEADER, to be retried at
+ *   the new leader, and as none of them was appended a retry cannot
+ *   duplicate it. The drain lasts at most transfer_timeout_ms and the
+ *   campaign about an election timeout (libraft gives up then, at its next
+ *   leader tick): if either runs out the transfer is abandoned, leadership
+ *   stays, and the held submissions are submitted again in order, so none
+ *   fails because of the transfer. A leader that loses leadership otherwise during a
+ *   transfer fails what it holds and what is pending with RL_ENOTLEADER.
  * - Memory: messages handed to env->send() and their entry bytes are
  *   borrowed for the duration of the call only.
  *

@@ -383,8 +383,8 @@ static void transfer_abandon(struct rl_group *g, const char *reason)
 /* True once stepping down would leave nothing appended unanswered and the
  * target can win: every entry is committed and durable here (so every
  * submission appended before the transfer has been acknowledged) and the
- * target holds them all (libraft 0.22.1 sends TimeoutNow without checking,
- * and the target ignores it unless its log matches the leader's). */
+ * target holds them all (it ignores TimeoutNow unless its log matches the
+ * leader's, and libraft sends TimeoutNow only once). */
 static bool transfer_ready(struct rl_group *g)
 {
 	struct rl_log_info li;
