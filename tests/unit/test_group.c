@@ -1247,7 +1247,8 @@ END_TEST
 
 /* ---- Leadership transfer under continuous load ---------------------------
  * Three batches a millisecond go to whichever replica leads (every fourth
- * with acks=1), as clients that follow the leader would send. Checked for every
+ * with acks=1), as clients that follow the leader would send; in every
+ * other round the leader's own disk is the slowest. Checked for every
  * transfer: the target ends up leading and acknowledges a write, the old
  * leader steps down, every submission made before the transfer request is
  * acknowledged, and every rejected submission was made while the leader
