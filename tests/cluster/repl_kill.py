@@ -128,6 +128,18 @@ def acked(nodes):
     return total
 
 
+def cleanup(nodes, root, ok):
+    """Kills the nodes still running; removes their files if ok, else says
+    where they are."""
+    for n in nodes:
+        if n.alive():
+            n.proc.kill()
+    if ok:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print("logs kept in %s" % root)
+
+
 def converge_and_check(binary, nodes, groups, check_args=()):
     """Runs the nodes without load until they converge, stops them cleanly
     and runs `repl_node check` over their logs and ack logs. Returns the
@@ -192,13 +204,7 @@ def main():
             raise SystemExit("no batch was acknowledged")
         ok = rc == 0
     finally:
-        for n in nodes:
-            if n.alive():
-                n.proc.kill()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("logs kept in %s" % root)
+        cleanup(nodes, root, ok)
     sys.exit(0 if ok else 1)
 
 

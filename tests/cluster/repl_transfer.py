@@ -21,12 +21,11 @@ usage: repl_transfer.py BUILD_DIR [--transfers N] [--groups G] [--bench]
 """
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
 
-from repl_kill import Node, converge_and_check, free_ports
+from repl_kill import Node, cleanup, converge_and_check, free_ports
 
 RAFT_LEADER = 3
 WAIT_S = 15.0  # generous: a loaded 2-core machine
@@ -170,13 +169,7 @@ def main():
         for p in problems:
             print("FAIL " + p)
     finally:
-        for n in nodes:
-            if n.alive():
-                n.proc.kill()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("logs kept in %s" % root)
+        cleanup(nodes, root, ok)
     sys.exit(0 if ok else 1)
 
 
