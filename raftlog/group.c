@@ -50,6 +50,7 @@ void rl__group_fail(struct rl_group *g, int err, const char *what)
 	SL_LOG(SL_LOG_ERROR, "group=%llu event=group_failed err=%s msg=\"%s\"",
 	       (unsigned long long)g->cfg.group_id, rl_err_name(err), g->errmsg);
 	rl__group_fail_submits(g, RL_EIO);
+	rl__group_release_held(g, RL_EIO);
 	if (g->env->failed != NULL) {
 		g->env->failed(g, err, g->errmsg);
 	}
@@ -70,9 +71,7 @@ static void notify_role(struct rl_group *g)
 	       (unsigned long long)raft_current_term(&g->raft), raft_state_name(old),
 	       raft_state_name(role));
 	if (old == RAFT_LEADER) {
-		rl__group_fail_submits(g, RL_ENOTLEADER);
-		rl__group_release_held(g, RL_ENOTLEADER);
-		g->transfer_target = 0;
+		rl__group_step_down(g);
 	}
 	if (g->env->role_changed != NULL) {
 		g->env->role_changed(g, old, role);

@@ -22,14 +22,31 @@
  * - High watermark: the offset just past the last entry with Raft index <=
  *   commit index that is durable locally. Data is readable up to it.
  * - Submissions (leader only): acks=1 completes when the entry is durable on
- *   the leader, acks=all when it is committed. Losing leadership fails
- *   pending submissions with RL_ENOTLEADER (the entry may still commit: the
- *   client retries, as with Kafka without idempotence).
- * - Leadership transfer: new submissions are held until the target's match
- *   index equals the leader's last index, then RAFT_TRANSFER is stepped
- *   (libraft 0.22.1 does not check the target is caught up). Held
- *   submissions are released to the new leader's clients as RL_ENOTLEADER,
- *   or resubmitted if the transfer is abandoned.
+ *   the leader, acks=all when it is committed. Losing leadership otherwise
+ *   than by a transfer fails pending submissions with RL_ENOTLEADER (the
+ *   entry may still commit: the client retries, as with Kafka without
+ *   idempotence).
+ * - Leadership transfer (rl_group_transfer) under load, in two phases.
+ *   Drain: submissions that arrive from the request on are held (not
+ *   appended); those already appended commit and are acknowledged, and the
+ *   target catches up. When the commit index, the leader's durable index
+ *   and the target's match index all equal the last index, RAFT_TRANSFER
+ *   is stepped and libraft sends TimeoutNow. (libraft 0.22.1 alone would
+ *   also wait for the target's match index, but it refuses every
+ *   submission meanwhile, and it knows nothing of commit or acks.)
+ *   Campaign: the target starts an election at once; the leader steps down
+ *   when it hears the new term.
+ *   Guarantees, when the transfer moves leadership: every submission
+ *   appended before the request has been acknowledged by the time the
+ *   leader steps down (none is left pending to fail); only the submissions
+ *   held during the transfer fail, with RL_ENOTLEADER, to be retried at
+ *   the new leader, and as none of them was appended a retry cannot
+ *   duplicate it. The drain lasts at most transfer_timeout_ms and the
+ *   campaign about an election timeout (libraft gives up then, at its next
+ *   leader tick): if either runs out the transfer is abandoned, leadership
+ *   stays, and the held submissions are submitted again in order, so none
+ *   fails because of the transfer. A leader that loses leadership otherwise during a
+ *   transfer fails what it holds and what is pending with RL_ENOTLEADER.
  * - Memory: messages handed to env->send() and their entry bytes are
  *   borrowed for the duration of the call only.
  *
@@ -168,8 +185,10 @@ struct rl_group_config {
 	unsigned heartbeat_timeout_ms;
 	bool pre_vote;
 	unsigned max_inflight_entries;
-	/* Leadership transfer is abandoned if the target has not caught up
-	 * and won within this long. */
+	/* Leadership transfer: the longest the leader holds new submissions
+	 * waiting for the appended entries to commit and the target to catch
+	 * up before it gives up (the election that follows is bounded by
+	 * election_timeout_ms). */
 	unsigned transfer_timeout_ms;
 	/* Take a Raft snapshot (metadata only: the log is the state) every so
 	 * many committed entries, keeping snapshot_trailing entries behind. */
@@ -289,9 +308,12 @@ struct rl_submit_req {
 int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
 		    enum rl_acks acks, rl_submit_cb cb, uint64_t now_ms);
 
-/* Starts a leadership transfer to voter target_id (leader only). Returns 0,
- * RL_ENOTLEADER, RL_EINVAL (not a voter, or self) or RL_EBUSY (one is
- * already in progress). The outcome shows as a role change. */
+/* Starts a leadership transfer to voter target_id (leader only; see
+ * "Leadership transfer" above for what happens to submissions). Returns 0,
+ * RL_ENOTLEADER, RL_EINVAL (not a voter, or self), RL_EBUSY (one is
+ * already in progress) or RL_ESHUTDOWN. The outcome shows as a role change
+ * (success) or as rl_group_status.transferring turning false while still
+ * leader (abandoned). Membership changes return RL_EBUSY meanwhile. */
 int rl_group_transfer(struct rl_group *g, uint64_t target_id, uint64_t now_ms);
 
 /* Membership changes, leader only, one at a time (RL_EBUSY otherwise):

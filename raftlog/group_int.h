@@ -189,12 +189,14 @@ struct rl_group {
 	/* Leader: submissions waiting for durability or commit, FIFO. */
 	struct rl_submit_req *sub_head;
 	struct rl_submit_req *sub_tail;
-	/* Leader: submissions held during a leadership transfer. */
+	/* Leader: a leadership transfer (group_leader.c describes its phases)
+	 * and the submissions it holds. */
 	struct rl_submit_req *held_head;
 	struct rl_submit_req *held_tail;
-	uint64_t transfer_target;
-	uint64_t transfer_deadline_ms;
-	bool transfer_sent;
+	uint64_t transfer_target;      /* 0: none */
+	uint64_t transfer_started_ms;
+	uint64_t transfer_deadline_ms; /* end of the drain phase */
+	bool transfer_sent;            /* RAFT_TRANSFER stepped (TimeoutNow sent) */
 
 	/* Followers: contact tracking. */
 	uint64_t last_leader_contact_ms;
@@ -254,6 +256,7 @@ void rl__group_release_held(struct rl_group *g, int status);
 void rl__group_acks_durable(struct rl_group *g, uint64_t durable_index);
 bool rl__group_commit_advanced(struct rl_group *g);
 bool rl__group_transfer_poll(struct rl_group *g);
+void rl__group_step_down(struct rl_group *g);
 
 /* group_catchup.c: follower side of catch-up */
 bool rl__rx_intercept(struct rl_group *g, struct raft_message *msg);

@@ -301,7 +301,20 @@ bool rl__group_commit_advanced(struct rl_group *g)
 	return false;
 }
 
-/* ---- Leadership transfer ----------------------------------------------- */
+/* ---- Leadership transfer -----------------------------------------------
+ * Phases (g->transfer_target != 0 throughout; new submissions are held):
+ * 1. Drain: the entries appended before the transfer commit and are
+ *    acknowledged, and the target catches up. Ends when commit index,
+ *    the leader's durable index and the target's match index all equal
+ *    the last index (nothing pending is left to fail at the step-down),
+ *    or at transfer_timeout_ms (abandoned).
+ * 2. Sent: RAFT_TRANSFER makes libraft send TimeoutNow; libraft refuses
+ *    submissions from here on, so they stay held. Ends when the leader
+ *    steps down (held submissions fail with RL_ENOTLEADER, see
+ *    rl__group_step_down) or when libraft gives up after an election
+ *    timeout without a new leader (it does so on a leader tick, at least
+ *    once per election timeout); the transfer is then abandoned.
+ * Abandoning resubmits the held submissions in order. */
 
 static bool is_voter(const struct rl_group *g, uint64_t id)
 {
@@ -312,6 +325,15 @@ static bool is_voter(const struct rl_group *g, uint64_t id)
 		}
 	}
 	return false;
+}
+
+static unsigned held_count(const struct rl_group *g)
+{
+	unsigned n = 0;
+	for (const struct rl_submit_req *r = g->held_head; r != NULL; r = r->next_) {
+		n++;
+	}
+	return n;
 }
 
 int rl_group_transfer(struct rl_group *g, uint64_t target_id, uint64_t now_ms)
@@ -332,37 +354,65 @@ int rl_group_transfer(struct rl_group *g, uint64_t target_id, uint64_t now_ms)
 		return RL_EINVAL;
 	}
 	g->transfer_target = target_id;
+	g->transfer_started_ms = g->now_ms;
 	g->transfer_deadline_ms = g->now_ms + g->cfg.transfer_timeout_ms;
 	g->transfer_sent = false;
-	SL_LOG(SL_LOG_INFO, "group=%llu event=transfer_started target=%llu",
-	       (unsigned long long)g->cfg.group_id, (unsigned long long)target_id);
+	SL_LOG(SL_LOG_INFO, "group=%llu term=%llu event=transfer_started target=%llu",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft), (unsigned long long)target_id);
 	rl__group_after(g);
 	return 0;
 }
 
-/* Called after every step: sends TimeoutNow once the target has every
- * entry, abandons the transfer at its deadline. */
+/* Ends a transfer that did not move leadership: the held submissions are
+ * resubmitted, in order, as if they had just arrived. */
+static void transfer_abandon(struct rl_group *g, const char *reason)
+{
+	SL_LOG(SL_LOG_WARN,
+	       "group=%llu term=%llu event=transfer_abandoned target=%llu reason=%s held=%u "
+	       "held_ms=%llu",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft),
+	       (unsigned long long)g->transfer_target, reason, held_count(g),
+	       (unsigned long long)(g->now_ms - g->transfer_started_ms));
+	g->transfer_target = 0;
+	g->transfer_sent = false;
+	rl__group_release_held(g, 0);
+}
+
+/* True once stepping down would leave nothing appended unanswered and the
+ * target can win: every entry is committed and durable here (so every
+ * submission appended before the transfer has been acknowledged) and the
+ * target holds them all (it ignores TimeoutNow unless its log matches the
+ * leader's, and libraft sends TimeoutNow only once). */
+static bool transfer_ready(struct rl_group *g)
+{
+	struct rl_log_info li;
+	rl_log_get_info(g->log, &li);
+	raft_index match = 0;
+	return raft_match_index(&g->raft, g->transfer_target, &match) == 0 &&
+	       match == li.last_index && li.durable_index == li.last_index &&
+	       raft_commit_index(&g->raft) == li.last_index && g->sub_head == NULL;
+}
+
+/* Called after every step: moves the transfer through its phases. */
 bool rl__group_transfer_poll(struct rl_group *g)
 {
 	if (g->transfer_target == 0 || g->role != RAFT_LEADER) {
 		return false;
 	}
-	if (g->now_ms >= g->transfer_deadline_ms) {
-		SL_LOG(SL_LOG_WARN, "group=%llu event=transfer_abandoned target=%llu",
-		       (unsigned long long)g->cfg.group_id,
-		       (unsigned long long)g->transfer_target);
-		g->transfer_target = 0;
-		rl__group_release_held(g, 0);
+	if (g->transfer_sent) {
+		if (raft_transferee(&g->raft) != 0) {
+			return false; /* the target's election is under way */
+		}
+		transfer_abandon(g, "not_elected");
 		return true;
 	}
-	if (g->transfer_sent) {
-		return false;
+	if (g->now_ms >= g->transfer_deadline_ms) {
+		transfer_abandon(g, "catch_up_timeout");
+		return true;
 	}
-	struct rl_log_info li;
-	rl_log_get_info(g->log, &li);
-	raft_index match = 0;
-	if (raft_match_index(&g->raft, g->transfer_target, &match) != 0 ||
-	    match != li.last_index || li.durable_index != li.last_index) {
+	if (!transfer_ready(g)) {
 		return false;
 	}
 	struct raft_event ev;
@@ -370,14 +420,49 @@ bool rl__group_transfer_poll(struct rl_group *g)
 	ev.type = RAFT_TRANSFER;
 	ev.transfer.server_id = g->transfer_target;
 	g->transfer_sent = true;
+	/* From here libraft bounds the wait (an election timeout); our
+	 * deadline no longer applies. */
+	g->transfer_deadline_ms = UINT64_MAX;
 	int rv = rl__group_step(g, &ev);
-	if (rv != 0 && rv != RL_ESHUTDOWN) {
+	if (rv == RL_ESHUTDOWN) {
+		return true;
+	}
+	if (rv != 0) {
 		SL_LOG(SL_LOG_WARN, "group=%llu event=transfer_failed err=%s",
 		       (unsigned long long)g->cfg.group_id, raft_strerror(rv));
-		g->transfer_target = 0;
-		rl__group_release_held(g, 0);
+		transfer_abandon(g, "refused");
+		return true;
 	}
+	SL_LOG(SL_LOG_INFO,
+	       "group=%llu term=%llu event=transfer_timeout_now target=%llu held=%u drain_ms=%llu",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft),
+	       (unsigned long long)g->transfer_target, held_count(g),
+	       (unsigned long long)(g->now_ms - g->transfer_started_ms));
 	return true;
+}
+
+/* Leadership is lost (a transfer completed, or any other step-down).
+ * Submissions still pending fail with RL_ENOTLEADER: their entries may yet
+ * commit under the new leader, so a client that retries may write them
+ * twice. A completed transfer leaves none (it waited for commit index ==
+ * last index); the submissions it held were never appended and fail with
+ * RL_ENOTLEADER too, to be retried at the new leader. */
+void rl__group_step_down(struct rl_group *g)
+{
+	if (g->transfer_target != 0) {
+		SL_LOG(SL_LOG_INFO,
+		       "group=%llu term=%llu event=transfer_stepped_down target=%llu "
+		       "timeout_now_sent=%d held=%u pending=%d held_ms=%llu",
+		       (unsigned long long)g->cfg.group_id,
+		       (unsigned long long)raft_current_term(&g->raft),
+		       (unsigned long long)g->transfer_target, g->transfer_sent, held_count(g),
+		       g->sub_head != NULL, (unsigned long long)(g->now_ms - g->transfer_started_ms));
+	}
+	g->transfer_target = 0;
+	g->transfer_sent = false;
+	rl__group_fail_submits(g, RL_ENOTLEADER);
+	rl__group_release_held(g, RL_ENOTLEADER);
 }
 
 /* ---- Membership -------------------------------------------------------- */

@@ -36,14 +36,20 @@ def free_ports(n):
 
 
 class Node:
-    def __init__(self, binary, nid, peers, root, groups, extra):
+    """One repl_node process. With control=True its stdin takes commands
+    (send()) and its event lines (ROLE, FIRSTACK, TRANSFER) are kept in
+    self.events as (name, {key: value}) with the time they were read."""
+
+    def __init__(self, binary, nid, peers, root, groups, extra, control=False):
         self.binary, self.id, self.peers, self.groups = binary, nid, peers, groups
         self.dir = os.path.join(root, "n%d" % nid)
         self.acklog = os.path.join(root, "ack%d.log" % nid)
         self.out = open(os.path.join(root, "n%d.out" % nid), "a")
         self.extra = extra
+        self.control = control
         self.proc = None
         self.roles = {}
+        self.events = []
         self.lock = threading.Lock()
 
     def start(self, load=True):
@@ -52,18 +58,41 @@ class Node:
                "--stats-ms", "500"] + self.extra
         if load:
             cmd.append("--load")
+        if self.control:
+            cmd.append("--control")
         self.roles = {}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.out, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.out, text=True,
+                                     stdin=subprocess.PIPE if self.control else None)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc):
         for line in proc.stdout:
             self.out.write(line)
             self.out.flush()
-            if line.startswith("ROLE "):
-                kv = dict(x.split("=") for x in line.split()[1:])
-                with self.lock:
+            name = line.split(" ", 1)[0]
+            if name not in ("ROLE", "FIRSTACK", "TRANSFER"):
+                continue
+            kv = dict(x.split("=", 1) for x in line.split()[1:])
+            with self.lock:
+                self.events.append((name, kv))
+                if name == "ROLE":
                     self.roles[int(kv["group"])] = int(kv["role"])
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def find(self, name, pred):
+        """The first event called name whose fields satisfy pred, or None."""
+        with self.lock:
+            for n, kv in self.events:
+                if n == name and pred(kv):
+                    return kv
+        return None
+
+    def leads_group(self, group):
+        with self.lock:
+            return self.roles.get(group) == 3  # RAFT_LEADER
 
     def leads(self):
         with self.lock:
@@ -97,6 +126,37 @@ def acked(nodes):
         except FileNotFoundError:
             pass
     return total
+
+
+def cleanup(nodes, root, ok):
+    """Kills the nodes still running; removes their files if ok, else says
+    where they are."""
+    for n in nodes:
+        if n.alive():
+            n.proc.kill()
+    if ok:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print("logs kept in %s" % root)
+
+
+def converge_and_check(binary, nodes, groups, check_args=()):
+    """Runs the nodes without load until they converge, stops them cleanly
+    and runs `repl_node check` over their logs and ack logs. Returns the
+    number of acknowledged batches and the checker's exit code."""
+    for n in nodes:
+        n.stop()
+    for n in nodes:
+        n.start(load=False)
+    time.sleep(3.0)
+    for n in nodes:
+        n.stop()
+    total = acked(nodes)
+    print("acknowledged batches: %d" % total, flush=True)
+    rc = subprocess.call([binary, "check", "--groups", str(groups),
+                          "--dirs", ",".join(n.dir for n in nodes),
+                          "--acklogs", ",".join(n.acklog for n in nodes)] + list(check_args))
+    return total, rc
 
 
 def main():
@@ -136,35 +196,15 @@ def main():
               (lagger.id, acked(nodes) - t0), flush=True)
         lagger.start()
         time.sleep(2.0)
-        # Converge without load, then stop cleanly.
-        for n in nodes:
-            n.stop()
-        for n in nodes:
-            n.start(load=False)
-        time.sleep(3.0)
-        for n in nodes:
-            n.stop()
-        total = acked(nodes)
-        print("acknowledged batches: %d" % total, flush=True)
-        if total == 0:
-            raise SystemExit("no batch was acknowledged")
-        check = [binary, "check", "--groups", str(args.groups),
-                 "--dirs", ",".join(n.dir for n in nodes),
-                 "--acklogs", ",".join(n.acklog for n in nodes)]
         # Metadata-only installs (catch-up off) restart a lagging
         # follower's log past the start; range transfers keep it whole.
-        if os.environ.get("SL_CATCHUP", "1") == "1":
-            check.append("--same-start")
-        rc = subprocess.call(check)
+        same = ["--same-start"] if os.environ.get("SL_CATCHUP", "1") == "1" else []
+        total, rc = converge_and_check(binary, nodes, args.groups, same)
+        if total == 0:
+            raise SystemExit("no batch was acknowledged")
         ok = rc == 0
     finally:
-        for n in nodes:
-            if n.alive():
-                n.proc.kill()
-        if ok:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("logs kept in %s" % root)
+        cleanup(nodes, root, ok)
     sys.exit(0 if ok else 1)
 
 

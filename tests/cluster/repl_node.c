@@ -7,6 +7,7 @@
  *             [--inflight 8] [--rate-mbps R] [--acklog FILE] [--acks all|1]
  *             [--snapshot-threshold N] [--snapshot-trailing M]
  *             [--stats-ms 1000] [--heartbeat-ms 100] [--election-ms 1000]
+ *             [--control]
  *   repl_node check --dirs D1,D2,D3 --groups G --acklogs A1,A2,... [--same-start]
  *
  * serve: groups 1..G are bootstrapped with every peer as a voter. With
@@ -15,6 +16,20 @@
  * "<group> <base_offset> <records> <crc>". A STATS line is printed every
  * stats-ms: acked bytes, latency percentiles, groups led. SIGTERM closes
  * everything cleanly and exits 0.
+ *
+ * Events, one line each, times in microseconds of CLOCK_MONOTONIC (shared
+ * by the processes of one machine):
+ *   ROLE id= group= role= term= t_us= rejected= early=
+ *     a role change; on leaving leadership, rejected counts the submissions
+ *     that failed since this node was asked to transfer the group (made
+ *     during the transfer's hold window) and early those that failed
+ *     although made before the request (0 unless leadership was lost
+ *     otherwise than by the transfer).
+ *   FIRSTACK id= group= term= t_us=   first write acknowledged as leader
+ *   TRANSFER id= group= target= rv= t_us=   a transfer was requested
+ * With --control, commands are read from stdin, one a line:
+ *   transfer <group> <target id>   calls rl_group_transfer()
+ * A bad command is reported on stderr ("CONTROL error=...") and ignored.
  *
  * check: reads every replica's logs and checks, per group, that offsets are
  * dense, that replicas hold identical batches (index, offset, CRC) up to the
@@ -62,8 +77,11 @@ struct gload {
 	struct sd_part *part;
 	uint64_t group_id;
 	bool leader;
+	bool first_ack;     /* leader: no write acknowledged yet */
 	unsigned inflight;
 	uint64_t seq;
+	uint64_t xfer_ns;   /* leader: when a transfer was requested, 0 = none */
+	unsigned xfer_rejected, xfer_early;
 };
 
 static struct {
@@ -79,6 +97,7 @@ static struct {
 	FILE *acklog;
 	unsigned snap_threshold, snap_trailing, heartbeat_ms, election_ms;
 	bool same_start;
+	bool control;
 
 	uv_loop_t loop;
 	struct sl_transport t;
@@ -86,6 +105,11 @@ static struct {
 	struct gload *gl;
 	uv_timer_t pump_timer, stats_timer;
 	uv_signal_t sigterm, sigint;
+	uv_pipe_t ctl;
+	bool ctl_open;
+	char ctl_line[256];
+	size_t ctl_len;
+	bool ctl_overlong;
 	uint64_t start_ns, submitted_bytes, acked_bytes, acked_batches, failed;
 	uint64_t interval_bytes;
 	uint32_t *lat_us;
@@ -150,6 +174,20 @@ static uint8_t *build_batch(struct gload *g, size_t *len, uint32_t *crc)
 
 static void pump(struct gload *g);
 
+/* Prints one event line: name, ids, term, time, then extra. */
+static void print_event(const char *name, struct gload *g, const char *extra)
+{
+	struct rl_group_status st = {0};
+	struct rl_group *grp = sd_part_group(g->part);
+	if (grp != NULL) {
+		rl_group_get_status(grp, &st);
+	}
+	printf("%s id=%llu group=%llu term=%llu t_us=%llu%s%s\n", name, (unsigned long long)s.id,
+	       (unsigned long long)g->group_id, (unsigned long long)st.term,
+	       (unsigned long long)(sl_now_mono_ns() / 1000), extra[0] ? " " : "", extra);
+	fflush(stdout);
+}
+
 static void submit_done(struct rl_submit_req *req, int status)
 {
 	struct sub *sb = req->data;
@@ -168,8 +206,17 @@ static void submit_done(struct rl_submit_req *req, int status)
 				(long long)req->base_offset, sb->records, sb->crc);
 			fflush(s.acklog);
 		}
+		if (g->first_ack) {
+			g->first_ack = false;
+			print_event("FIRSTACK", g, "");
+		}
 	} else {
 		s.failed++;
+		if (g->xfer_ns != 0 && sb->t0_ns >= g->xfer_ns) {
+			g->xfer_rejected++;
+		} else if (g->xfer_ns != 0) {
+			g->xfer_early++;
+		}
 	}
 	free(sb);
 	pump(g);
@@ -275,10 +322,14 @@ static void on_role(struct sd_part *p, int old_role, int new_role)
 {
 	(void)old_role;
 	struct gload *g = sd_part_data(p);
+	char extra[96];
+	snprintf(extra, sizeof(extra), "role=%d rejected=%u early=%u", new_role, g->xfer_rejected,
+		 g->xfer_early);
 	g->leader = new_role == RAFT_LEADER;
-	printf("ROLE id=%llu group=%llu role=%d\n", (unsigned long long)s.id,
-	       (unsigned long long)g->group_id, new_role);
-	fflush(stdout);
+	g->first_ack = g->leader;
+	g->xfer_ns = 0;
+	g->xfer_rejected = g->xfer_early = 0;
+	print_event("ROLE", g, extra);
 	pump(g);
 }
 
@@ -303,6 +354,90 @@ static void pm_closed(void *arg)
 	uv_close((uv_handle_t *)&s.stats_timer, NULL);
 	uv_close((uv_handle_t *)&s.sigterm, NULL);
 	uv_close((uv_handle_t *)&s.sigint, NULL);
+	if (s.ctl_open) {
+		s.ctl_open = false;
+		uv_close((uv_handle_t *)&s.ctl, NULL);
+	}
+}
+
+/* ---- Control (stdin) --------------------------------------------------- */
+
+static void ctl_transfer(unsigned long long group, unsigned long long target)
+{
+	if (group == 0 || group > s.groups) {
+		fprintf(stderr, "CONTROL error=\"no group %llu\"\n", group);
+		return;
+	}
+	struct gload *g = &s.gl[group - 1];
+	struct rl_group *grp = sd_part_group(g->part);
+	int rv = grp == NULL ? RL_ENOTLEADER : rl_group_transfer(grp, target, uv_now(&s.loop));
+	if (grp != NULL) {
+		sd_part_touch(g->part);
+	}
+	if (rv == 0 && g->xfer_ns == 0) {
+		g->xfer_ns = sl_now_mono_ns();
+	}
+	char extra[96];
+	snprintf(extra, sizeof(extra), "target=%llu rv=%s", target, rv == 0 ? "OK" : rl_err_name(rv));
+	print_event("TRANSFER", g, extra);
+}
+
+static void ctl_command(char *line)
+{
+	unsigned long long group, target;
+	char extra;
+	if (sscanf(line, "transfer %llu %llu %c", &group, &target, &extra) == 2) {
+		ctl_transfer(group, target);
+	} else if (line[0] != '\0') {
+		fprintf(stderr, "CONTROL error=\"unknown command\" line=\"%s\"\n", line);
+	}
+}
+
+static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	static char chunk[4096];
+	*buf = uv_buf_init(chunk, sizeof(chunk));
+}
+
+/* Splits stdin into lines; an overlong line is reported and dropped. */
+static void ctl_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	if (n < 0) {
+		if (s.ctl_open) {
+			s.ctl_open = false;
+			uv_close((uv_handle_t *)st, NULL);
+		}
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		char ch = buf->base[i];
+		if (ch == '\n') {
+			s.ctl_line[s.ctl_len] = '\0';
+			if (s.ctl_overlong) {
+				fprintf(stderr, "CONTROL error=\"line too long\"\n");
+			} else if (!s.stopping) {
+				ctl_command(s.ctl_line);
+			}
+			s.ctl_len = 0;
+			s.ctl_overlong = false;
+		} else if (s.ctl_len + 1 < sizeof(s.ctl_line)) {
+			s.ctl_line[s.ctl_len++] = ch;
+		} else {
+			s.ctl_overlong = true;
+		}
+	}
+}
+
+static void setup_control(void)
+{
+	if (uv_guess_handle(0) != UV_NAMED_PIPE || uv_pipe_init(&s.loop, &s.ctl, 0) != 0 ||
+	    uv_pipe_open(&s.ctl, 0) != 0 ||
+	    uv_read_start((uv_stream_t *)&s.ctl, ctl_alloc, ctl_read) != 0) {
+		die("--control needs stdin to be a pipe");
+	}
+	s.ctl_open = true;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -404,6 +539,9 @@ static int serve(void)
 	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
 	uv_signal_init(&s.loop, &s.sigint);
 	uv_signal_start(&s.sigint, on_signal, SIGINT);
+	if (s.control) {
+		setup_control();
+	}
 	uv_run(&s.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&s.loop);
 	printf("EXIT id=%llu acked_batches=%llu\n", (unsigned long long)s.id,
@@ -659,6 +797,8 @@ int main(int argc, char **argv)
 			acklogs = argv[i];
 		} else if (strcmp(a, "--same-start") == 0) {
 			s.same_start = true;
+		} else if (strcmp(a, "--control") == 0) {
+			s.control = true;
 		} else {
 			fprintf(stderr, "repl_node: unknown or incomplete option %s\n", a);
 			return 2;
