@@ -68,7 +68,8 @@ void sim_loc_setup_brokers(struct sim *s)
 				? (i - 1) % SIM_REGIONS
 				: (unsigned)sim_rng_below(&s->rng, SIM_REGIONS);
 		snprintf(b->region_name, sizeof(b->region_name), "%s", region_names[b->region]);
-		snprintf(b->rack, sizeof(b->rack), "%s-%u", b->region_name, ++in_region[b->region]);
+		snprintf(b->rack, sizeof(b->rack), "%s-%u", region_names[b->region],
+			 ++in_region[b->region]);
 	}
 	pl_config_init(&s->pcfg);
 	s->pcfg.transfer_contact_age_max_ms = 2 * (int64_t)s->cfg.election_ms;
