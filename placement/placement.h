@@ -1,7 +1,9 @@
 /* placement: pure placement policy for stretchlog — replica assignment across
  * regions and racks, move plans, leader-preference evaluation and transfer
- * decisions, election-timeout ranks, closest-replica selection for fetches
- * (KIP-392) and follower staleness checks.
+ * decisions, the per-partition pinning state machine (struct pl_pin, which
+ * the broker and the simulator both run), election-timeout ranks,
+ * closest-replica selection for fetches (KIP-392) and the follower-read
+ * rule (staleness checks).
  *
  * Module contract
  * ---------------
