@@ -9,6 +9,7 @@
 #   make asan    the same tests under AddressSanitizer + UBSan
 #   make bench   benchmarks, one "BENCH <name> <value> <unit>" line per figure
 #   make sim     the deterministic cluster simulator: SEEDS=N [SEED=first] [JOBS=j]
+#                [SCENARIO=draw|chaos|region-fail|follower-cut]
 #   make fuzz    libFuzzer over the Kafka request path (clang): FUZZ_SECONDS=300
 #   make format  clang-format every C file
 #   make clean
@@ -102,13 +103,15 @@ bench: deps
 	$(MAKE) all
 	bash scripts/run-bench.sh $(BUILD)
 
-# make sim SEEDS=N [SEED=first] [JOBS=j]: run the cluster simulator.
+# make sim SEEDS=N [SEED=first] [JOBS=j] [SCENARIO=name]: run the cluster
+# simulator (SCENARIO: draw, the default, lets each seed pick).
 SEEDS ?= 200
 SEED  ?= 1
 JOBS  ?= $(shell nproc 2>/dev/null || echo 1)
+SCENARIO ?= draw
 sim: deps
 	$(MAKE) $(BUILD)/tests/sim/sim
-	$(BUILD)/tests/sim/sim --seeds $(SEEDS) --seed $(SEED) --jobs $(JOBS)
+	$(BUILD)/tests/sim/sim --seeds $(SEEDS) --seed $(SEED) --jobs $(JOBS) --scenario $(SCENARIO)
 
 # make fuzz [FUZZ_SECONDS=300]: libFuzzer over the Kafka request path, built
 # with clang into build-fuzz/ by tests/fuzz/run.sh (make test runs it briefly).

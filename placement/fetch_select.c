@@ -20,6 +20,19 @@ enum pl_follower_fetch pl_follower_fetch_decide(int64_t leader_contact_age_ms,
 	return fetch_offset < high_watermark ? PL_FOLLOWER_SERVE : PL_FOLLOWER_WAIT;
 }
 
+enum pl_follower_fetch pl_follower_read_decide(const struct pl_follower_view *v, int64_t now_ms,
+					       int64_t max_staleness_ms, int64_t fetch_offset)
+{
+	SL_ASSERT(v != NULL);
+	int64_t age = -1;
+	if (v->follower_with_leader && v->last_leader_contact_ms > 0) {
+		age = now_ms - v->last_leader_contact_ms;
+		age = age < 0 ? 0 : age;
+	}
+	return pl_follower_fetch_decide(age, max_staleness_ms, v->log_start_offset,
+					v->high_watermark, fetch_offset);
+}
+
 /* How far an in-region follower got through the eligibility checks. */
 enum stage {
 	STAGE_NONE = -1, /* no in-region follower */

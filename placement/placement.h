@@ -1,7 +1,9 @@
 /* placement: pure placement policy for stretchlog — replica assignment across
  * regions and racks, move plans, leader-preference evaluation and transfer
- * decisions, election-timeout ranks, closest-replica selection for fetches
- * (KIP-392) and follower staleness checks.
+ * decisions, the per-partition pinning state machine (struct pl_pin, which
+ * the broker and the simulator both run), election-timeout ranks,
+ * closest-replica selection for fetches (KIP-392) and the follower-read
+ * rule (staleness checks).
  *
  * Module contract
  * ---------------
@@ -584,6 +586,117 @@ int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl
 			       int32_t broker_id, int64_t base_ms, int64_t step_ms);
 
 /* ------------------------------------------------------------------------ */
+/* Leader pinning state of one partition                                     */
+/* ------------------------------------------------------------------------ */
+
+/* The Raft roles pinning distinguishes; the host maps its Raft library's
+ * roles onto these. */
+enum pl_role {
+	PL_ROLE_UNKNOWN = 0, /* not observed yet */
+	PL_ROLE_FOLLOWER,
+	PL_ROLE_CANDIDATE,
+	PL_ROLE_LEADER,
+};
+
+/* Peers whose healthy streaks one partition remembers: the voters, plus
+ * room for voters replaced by moves. */
+#define PL_PIN_PEERS_MAX (2 * PL_VOTERS_MAX)
+/* A new leader re-evaluates pinning on its own events (not only on the
+ * host's periodic tick) at most this often ... */
+#define PL_PIN_EVAL_MIN_MS 100
+/* ... during this long after it became leader (a failover's hand-over). */
+#define PL_PIN_EVAL_FRESH_MS 5000
+
+/* One peer's healthy streak (pl_voter_observe() state). */
+struct pl_pin_peer {
+	int32_t broker_id;
+	int64_t healthy_since_ms;
+};
+
+/* The pinning state of one replica of one partition, kept by the host
+ * across evaluations: the role and term last noted, the cool-down clock,
+ * each voter's healthy streak and the last decision. A plain value: the
+ * host owns it, initialises it with pl_pin_init() and changes it only
+ * through pl_pin_note_role() and pl_pin_evaluate(); it may read every
+ * field. */
+struct pl_pin {
+	enum pl_role role;
+	uint64_t term;
+	int64_t last_change_ms; /* the cool-down counts from here */
+	int64_t changed_at_ms;	/* when the role or term last changed */
+	bool seed_streaks;	/* elected after a failure: streaks start at liveness */
+	int64_t last_eval_ms;
+	bool decided;  /* decision (and compliant) describe the current term */
+	bool compliant; /* the leader is in the best rank any live voter has */
+	struct pl_leader_decision decision;
+	int n_peers;
+	struct pl_pin_peer peers[PL_PIN_PEERS_MAX];
+};
+
+/* Resets a pinning state: role unknown, nothing decided, no streaks. */
+void pl_pin_init(struct pl_pin *p);
+
+/* Notes the replica's role and term as observed at now_ms, the moment the
+ * host learns of them (every role or term change should be noted when it
+ * happens, so the cool-down counts from the change). leader_contact_age_ms
+ * is how long ago this replica last heard from a leader (negative: never).
+ * A leader elected because its predecessor went silent (no leader contact
+ * for election_timeout_ms, the group's base election timeout: its own timer
+ * fired; a transfer target hears from the old leader until it is told to
+ * campaign) is not a hand-over that could flap: the cool-down does not
+ * apply to it, and the voters' healthy streaks start at their liveness
+ * streaks, so a leader elected outside the preferred place hands over to a
+ * ready preferred voter at once. (libraft's pre-vote lets a follower that
+ * still hears its leader refuse votes until its own election timer fires,
+ * so when every survivor is needed for a majority the voter that times out
+ * last wins: elections often land in a worse rank despite
+ * pl_election_timeout_ms().) Any change forgets the decision and every
+ * streak. Returns true if the role or the term changed. */
+bool pl_pin_note_role(struct pl_pin *p, enum pl_role role, uint64_t term,
+		      int64_t leader_contact_age_ms, int64_t election_timeout_ms,
+		      const struct pl_config *cfg, int64_t now_ms);
+
+/* True when a leader should evaluate pinning now on its own events rather
+ * than wait for the host's tick: within PL_PIN_EVAL_FRESH_MS of the last
+ * change and PL_PIN_EVAL_MIN_MS after the last evaluation. */
+bool pl_pin_eval_due(const struct pl_pin *p, int64_t now_ms);
+
+/* What the leader's Raft progress says about one voter. */
+struct pl_pin_voter {
+	int32_t broker_id;
+	uint64_t match_index;	     /* ignored for the leader itself */
+	int64_t last_contact_age_ms; /* negative: never; ignored for the leader */
+	int64_t alive_since_ms;	     /* start of its liveness streak as the host
+				      * sees it, or PL_TIME_NEVER */
+};
+
+/* Input of pl_pin_evaluate(). Pointers are borrowed for the call. */
+struct pl_pin_input {
+	const struct pl_topology *topology;
+	const struct pl_preference *preference; /* NULL means "none" */
+	const struct pl_config *config;
+	int32_t self_id;		  /* this replica's broker id */
+	uint64_t last_index;		  /* this replica's last log index */
+	bool failed;			  /* the group failed: decide nothing */
+	const struct pl_pin_voter *voters; /* every voter, this replica included */
+	int n_voters;			  /* 0..PL_VOTERS_MAX */
+	int64_t now_ms;
+};
+
+/* Evaluates pinning for a replica whose role was noted (pl_pin_note_role()
+ * first, at the same now_ms). On a leader that has not failed: turns the
+ * voters into pl_voter_progress, keeping each one's healthy streak in p (a
+ * voter with match index 0 has not answered the new leader yet: it is not a
+ * candidate and its streak is left alone; while the leader was elected
+ * after a failure, a streak that has not started begins at the voter's
+ * liveness streak, until every voter has answered), asks pl_leader_decide()
+ * with the cool-down from p, and sets p->decided, p->decision and
+ * p->compliant. Otherwise p->decided becomes false. Records now_ms as the
+ * last evaluation. Returns p->decided. The host acts on a PL_LEADER_TRANSFER
+ * decision (rl_group_transfer() when no transfer runs). */
+bool pl_pin_evaluate(struct pl_pin *p, const struct pl_pin_input *in);
+
+/* ------------------------------------------------------------------------ */
 /* Fetch from the closest replica (KIP-392) and follower staleness           */
 /* ------------------------------------------------------------------------ */
 
@@ -676,5 +789,24 @@ enum pl_follower_fetch {
 enum pl_follower_fetch pl_follower_fetch_decide(int64_t leader_contact_age_ms,
 						int64_t max_staleness_ms, int64_t log_start_offset,
 						int64_t high_watermark, int64_t fetch_offset);
+
+/* What a replica knows when a consumer reads from it as a follower. */
+struct pl_follower_view {
+	bool follower_with_leader;	/* a follower that knows its current leader */
+	int64_t last_leader_contact_ms; /* host clock of the last message from a
+					 * leader; <= 0 means never */
+	int64_t log_start_offset;
+	int64_t high_watermark; /* this replica's own */
+};
+
+/* The follower-read rule: how a replica answers a consumer's fetch at
+ * fetch_offset at now_ms (host clock) as a follower. Its leader contact age
+ * is now_ms - last_leader_contact_ms (0 if the clock went backwards), or
+ * "never" when it is not a follower with a known leader or never heard from
+ * one; then pl_follower_fetch_decide(). So a replica serves only offsets
+ * below its own high watermark, and only while it heard from a leader
+ * within max_staleness_ms. */
+enum pl_follower_fetch pl_follower_read_decide(const struct pl_follower_view *v, int64_t now_ms,
+					       int64_t max_staleness_ms, int64_t fetch_offset);
 
 #endif /* PL_PLACEMENT_H */

@@ -335,7 +335,9 @@ struct rl_group_status {
 	int64_t hwm;            /* high watermark (offset) */
 	int64_t start_offset;   /* log start offset */
 	int64_t next_offset;    /* log end offset */
-	uint64_t last_leader_contact_ms; /* followers: last message from leader */
+	uint64_t last_leader_contact_ms; /* followers: last AppendEntries or
+					  * InstallSnapshot of the current term
+					  * or later (from the leader), 0 if never */
 	bool transferring;
 	bool catching_up;       /* a catch-up transfer towards a snapshot runs */
 	bool failed;

@@ -328,9 +328,17 @@ void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, stru
 
 /* ---- Contact tracking -------------------------------------------------- */
 
+/* Leader contact is an AppendEntries or InstallSnapshot of the current
+ * term or a later one (the sender leads it: one leader per term). A deposed
+ * leader that has not learned the newer term yet sends older terms: it is
+ * not this follower's leader, and counting it would keep a follower cut off
+ * from its real leader serving reads beyond the staleness bound. */
 void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg)
 {
-	if (msg->type == RAFT_APPEND_ENTRIES || msg->type == RAFT_INSTALL_SNAPSHOT) {
+	raft_term term = msg->type == RAFT_APPEND_ENTRIES    ? msg->append_entries.term
+			 : msg->type == RAFT_INSTALL_SNAPSHOT ? msg->install_snapshot.term
+							      : 0;
+	if (term != 0 && term >= raft_current_term(&g->raft)) {
 		g->last_leader_contact_ms = g->now_ms;
 	}
 	for (unsigned i = 0; i < g->n_contacts; i++) {

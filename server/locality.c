@@ -5,13 +5,16 @@
  * Happy path: every SD_LOC_TICK_MS a timer refreshes the topology (rebuilt
  * when the controller's broker set changes; a broker is alive while this
  * broker holds a transport connection to it, itself always) and walks the
- * hosted partitions. For each partition led here it turns the group's Raft
- * progress into pl_voter_progress (keeping each voter's healthy streak
- * across ticks), asks pl_leader_decide() and, on PL_LEADER_TRANSFER, starts
- * rl_group_transfer() towards the preferred voter (raftlog holds submits
- * until the target has caught up). Leadership changes are noted as they
- * happen (hwm and role events reach us through sd_kh_fetch_wake()), so the
- * cool-down counts from the last change seen here.
+ * hosted partitions. For each partition led here it hands the group's
+ * role, term and Raft progress to the partition's pinning state machine
+ * (placement's struct pl_pin: healthy streaks, cool-down, then
+ * pl_leader_decide()) and, on PL_LEADER_TRANSFER, starts rl_group_transfer()
+ * towards the preferred voter (raftlog holds submits until the target has
+ * caught up). Leadership changes are noted as they happen (hwm and role
+ * events reach us through sd_kh_fetch_wake()), so the cool-down counts from
+ * the last change seen here. Follower reads follow placement's
+ * pl_follower_read_decide(). The simulator (tests/sim) runs the same pure
+ * pieces on every simulated broker.
  *
  * Commit notices. libraft 0.22.1 tells followers a new commit index only in
  * its next AppendEntries: with the next entries, or the next heartbeat
@@ -48,37 +51,24 @@
 #define LOC_PROGRESS_MAX (SD_CTL_REPLICAS_MAX * 2)
 /* Ignore visibility samples outside [0, this] (producer clocks). */
 #define LOC_VISIBILITY_MAX_MS (3600 * 1000)
-/* A leader re-evaluates pinning on its own events at most this often (the
- * tick does it every SD_LOC_TICK_MS anyway). */
-#define LOC_EVAL_MIN_MS 100
-/* ... during this long after it became leader (a failover's hand-over). */
-#define LOC_EVAL_FRESH_MS 5000
 
-/* What the broker remembers about one replica of a partition. */
+/* What the broker remembers about one replica of a partition for commit
+ * notices. */
 struct loc_peer {
 	int32_t id;
-	int64_t healthy_since_ms; /* pl_voter_observe() state */
 	uint64_t notified_commit; /* last commit index sent in a notice */
 };
 
 /* Per-partition state, kept across ticks. */
 struct loc_part {
 	uint64_t group_id;
-	int role;
-	uint64_t term;
-	int64_t last_change_ms; /* for the cool-down (see note_role()) */
-	int64_t changed_at_ms;	/* when the role or term last changed here */
-	bool seed_streaks;	/* elected after a failure: streaks start at liveness */
-	bool eval_pending;	/* evaluate pinning from the check handle */
-	int64_t last_eval_ms;
+	struct pl_pin pin;  /* pinning state (placement/pin.c) */
+	bool eval_pending;  /* evaluate pinning from the check handle */
 	bool settings_ok;
 	struct pl_preference pref;
 	int64_t max_staleness_ms;
 	int n_peers;
 	struct loc_peer peers[LOC_PROGRESS_MAX];
-	bool decided;
-	bool compliant;
-	struct pl_leader_decision decision;
 	bool notice_pending;
 	int64_t notice_since_ms;
 	struct loc_part *next_pending;
@@ -335,7 +325,7 @@ static struct loc_part *part_get(struct sd_locality *L, uint64_t group_id, bool 
 		return NULL;
 	}
 	lp->group_id = group_id;
-	lp->role = -1;
+	pl_pin_init(&lp->pin);
 	lp->visible_hwm = -1;
 	L->parts[group_id] = lp;
 	return lp;
@@ -352,7 +342,7 @@ static struct loc_peer *peer_get(struct loc_part *lp, int32_t id)
 		return NULL;
 	}
 	struct loc_peer *p = &lp->peers[lp->n_peers++];
-	*p = (struct loc_peer){id, PL_TIME_NEVER, 0};
+	*p = (struct loc_peer){id, 0};
 	return p;
 }
 
@@ -389,36 +379,34 @@ static void part_settings(struct sd_locality *L, struct loc_part *lp, const stru
 	}
 }
 
-/* Notes a leadership change (role or term moved): the cool-down counts
- * from here. A leader elected because its predecessor went silent (it had
- * no AppendEntries for a whole election timeout, so its own timer fired; a
- * transfer target hears from the old leader until it is told to campaign)
- * is not a hand-over that could flap: the cool-down does not apply to it,
- * and the voters' healthy streaks start at their current liveness streaks,
- * so a leader elected outside the preferred place hands over to a ready
- * preferred voter at once. (libraft's pre-vote lets a follower that still
- * hears its leader refuse votes until its own election timer fires, so when
- * every survivor is needed for a majority the voter that times out last
- * wins: elections often land in a worse rank despite
- * pl_election_timeout_ms().) */
+/* The pinning role of a libraft role. */
+static enum pl_role pin_role(int role)
+{
+	switch (role) {
+	case RAFT_FOLLOWER:
+		return PL_ROLE_FOLLOWER;
+	case RAFT_CANDIDATE:
+		return PL_ROLE_CANDIDATE;
+	case RAFT_LEADER:
+		return PL_ROLE_LEADER;
+	default:
+		return PL_ROLE_UNKNOWN;
+	}
+}
+
+/* Notes the group's role and term in the pinning state (a leadership
+ * change starts the cool-down: see pl_pin_note_role()); a change also
+ * forgets which commit indexes were sent in notices. */
 static void note_role(struct sd_locality *L, struct loc_part *lp, const struct rl_group_status *st,
 		      int64_t now)
 {
-	if (lp->role == st->role && lp->term == st->term) {
+	int64_t age =
+	    st->last_leader_contact_ms > 0 ? now - (int64_t)st->last_leader_contact_ms : -1;
+	if (!pl_pin_note_role(&lp->pin, pin_role(st->role), st->term, age, L->election_base_ms,
+			      &L->pcfg, now)) {
 		return;
 	}
-	int64_t silence =
-	    st->last_leader_contact_ms > 0 ? now - (int64_t)st->last_leader_contact_ms : INT64_MAX;
-	bool failover =
-	    st->role == RAFT_LEADER && lp->role != RAFT_LEADER && silence >= L->election_base_ms;
-	lp->role = st->role;
-	lp->term = st->term;
-	lp->decided = false;
-	lp->seed_streaks = failover;
-	lp->last_change_ms = failover ? now - L->pcfg.transfer_cool_down_ms : now;
-	lp->changed_at_ms = now;
 	for (int i = 0; i < lp->n_peers; i++) {
-		lp->peers[i].healthy_since_ms = PL_TIME_NEVER;
 		lp->peers[i].notified_commit = 0;
 	}
 }
@@ -445,75 +433,29 @@ unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic)
 
 /* ---- Leader pinning ---------------------------------------------------------- */
 
-/* Fills voters (PL_VOTERS_MAX) from the leader's progress, keeping each
- * voter's healthy streak in lp. Returns how many. */
-static int voters_of(struct sd_locality *L, struct loc_part *lp, struct rl_group *g,
-		     const struct rl_group_status *st, int64_t now, struct pl_voter_progress *out)
+/* Fills voters (PL_VOTERS_MAX) from the leader's progress. Returns how
+ * many. */
+static int voters_of(struct sd_locality *L, struct rl_group *g, int64_t now,
+		     struct pl_pin_voter *out)
 {
 	struct rl_group_progress pr[LOC_PROGRESS_MAX];
 	unsigned n = rl_group_progress(g, pr, LOC_PROGRESS_MAX);
 	int k = 0;
-	bool all_probed = true;
 	for (unsigned i = 0; i < n && i < LOC_PROGRESS_MAX && k < PL_VOTERS_MAX; i++) {
 		if (pr[i].role != RAFT_VOTER) {
 			continue;
 		}
-		int32_t id = (int32_t)pr[i].id;
-		struct loc_peer *peer = peer_get(lp, id);
-		struct pl_voter_progress *v = &out[k++];
-		v->broker_id = id;
-		if (id == L->b->id) {
-			v->match_index = st->last_index;
+		struct pl_pin_voter *v = &out[k++];
+		v->broker_id = (int32_t)pr[i].id;
+		v->match_index = pr[i].match_index;
+		v->last_contact_age_ms =
+		    pr[i].last_contact_ms > 0 ? now - (int64_t)pr[i].last_contact_ms : -1;
+		if (v->last_contact_age_ms < -1) {
 			v->last_contact_age_ms = 0;
-		} else {
-			v->match_index = pr[i].match_index;
-			v->last_contact_age_ms =
-			    pr[i].last_contact_ms > 0 ? now - (int64_t)pr[i].last_contact_ms : -1;
-			if (v->last_contact_age_ms < -1) {
-				v->last_contact_age_ms = 0;
-			}
 		}
-		v->healthy_since_ms = peer != NULL ? peer->healthy_since_ms : PL_TIME_NEVER;
-		if (lp->seed_streaks && v->healthy_since_ms == PL_TIME_NEVER) {
-			v->healthy_since_ms = alive_since(L, id);
-		}
-		/* A new leader learns a follower's match index with its first
-		 * AppendEntries result: until then it neither counts the
-		 * follower healthy nor breaks its streak. */
-		bool unprobed = id != L->b->id && v->match_index == 0;
-		if (unprobed) {
-			v->last_contact_age_ms = -1; /* not a candidate yet */
-		} else {
-			pl_voter_observe(v, L->topo, &L->pcfg, st->last_index, now);
-		}
-		all_probed &= !unprobed;
-		if (peer != NULL) {
-			peer->healthy_since_ms = v->healthy_since_ms;
-		}
-	}
-	if (all_probed) {
-		lp->seed_streaks = false; /* from now on streaks are observed */
+		v->alive_since_ms = alive_since(L, v->broker_id);
 	}
 	return k;
-}
-
-/* True if the leader is in the best preference rank any live voter has. */
-static bool compliant(const struct sd_locality *L, const struct loc_part *lp,
-		      const struct pl_voter_progress *v, int n)
-{
-	int best = INT32_MAX, mine = INT32_MAX;
-	for (int i = 0; i < n; i++) {
-		struct pl_broker br;
-		if (!pl_topology_find(L->topo, v[i].broker_id, &br) || !br.alive) {
-			continue;
-		}
-		int r = pl_preference_rank(&lp->pref, L->topo, v[i].broker_id);
-		best = SL_MIN(best, r);
-		if (v[i].broker_id == L->b->id) {
-			mine = r;
-		}
-	}
-	return mine <= best;
 }
 
 static void pin_transfer(struct sd_locality *L, struct sd_partition *sp, struct rl_group *g,
@@ -546,32 +488,22 @@ static void eval_part(struct sd_locality *L, struct sd_partition *sp, struct loc
 	rl_group_get_status(g, &st);
 	note_role(L, lp, &st, now);
 	part_settings(L, lp, sp, refresh_settings);
-	lp->last_eval_ms = now;
-	if (st.role != RAFT_LEADER || st.failed) {
-		lp->decided = false;
-		return;
-	}
-	struct pl_voter_progress v[PL_VOTERS_MAX];
-	int n = voters_of(L, lp, g, &st, now, v);
-	struct pl_leader_input in = {
+	struct pl_pin_voter v[PL_VOTERS_MAX];
+	bool leads = st.role == RAFT_LEADER && !st.failed;
+	struct pl_pin_input in = {
 	    .topology = L->topo,
 	    .preference = &lp->pref,
 	    .config = &L->pcfg,
-	    .leader_id = L->b->id,
-	    .leader_last_index = st.last_index,
+	    .self_id = L->b->id,
+	    .last_index = st.last_index,
+	    .failed = st.failed,
 	    .voters = v,
-	    .n_voters = n,
+	    .n_voters = leads ? voters_of(L, g, now, v) : 0,
 	    .now_ms = now,
-	    .last_change_ms = lp->last_change_ms,
 	};
-	if (n < 1 || pl_leader_decide(&in, &lp->decision) != 0) {
-		lp->decided = false;
-		return;
-	}
-	lp->decided = true;
-	lp->compliant = compliant(L, lp, v, n);
-	if (lp->decision.action == PL_LEADER_TRANSFER && !st.transferring && !L->stopping) {
-		pin_transfer(L, sp, g, &st, &lp->decision, now);
+	if (pl_pin_evaluate(&lp->pin, &in) && lp->pin.decision.action == PL_LEADER_TRANSFER &&
+	    !st.transferring && !L->stopping) {
+		pin_transfer(L, sp, g, &st, &lp->pin.decision, now);
 	}
 }
 
@@ -780,8 +712,7 @@ void sd_loc_partition_event(struct sd_partition *sp)
 	if (st.role == RAFT_LEADER && !L->stopping) {
 		/* Pinning reacts to a new leader's first commits (its followers'
 		 * match indexes are known by then) rather than the next tick. */
-		lp->eval_pending |= now - lp->changed_at_ms < LOC_EVAL_FRESH_MS &&
-				    now - lp->last_eval_ms >= LOC_EVAL_MIN_MS;
+		lp->eval_pending |= pl_pin_eval_due(&lp->pin, now);
 		schedule_notice(L, lp, now);
 	}
 }
@@ -884,12 +815,13 @@ enum pl_follower_fetch sd_loc_follower_decide(struct sd_broker *b, struct sd_par
 	} else {
 		sd_loc_topic_settings(b, sp->topic, &pref, &stale);
 	}
-	int64_t age = -1;
-	if (st->role == RAFT_FOLLOWER && st->leader_id != 0 && st->last_leader_contact_ms > 0) {
-		age = now_ms(L) - (int64_t)st->last_leader_contact_ms;
-		age = age < 0 ? 0 : age;
-	}
-	return pl_follower_fetch_decide(age, stale, st->start_offset, st->hwm, fetch_offset);
+	struct pl_follower_view v = {
+	    .follower_with_leader = st->role == RAFT_FOLLOWER && st->leader_id != 0,
+	    .last_leader_contact_ms = (int64_t)st->last_leader_contact_ms,
+	    .log_start_offset = st->start_offset,
+	    .high_watermark = st->hwm,
+	};
+	return pl_follower_read_decide(&v, now_ms(L), stale, fetch_offset);
 }
 
 /* ---- Reports ------------------------------------------------------------------------ */
@@ -917,8 +849,8 @@ static void led_one(struct sd_part *p, void *arg)
 	struct sd_loc_led l = {
 	    .topic = sp->topic,
 	    .partition = sp->index,
-	    .decided = lp != NULL && lp->decided,
-	    .compliant = lp != NULL && lp->decided && lp->compliant,
+	    .decided = lp != NULL && lp->pin.decided,
+	    .compliant = lp != NULL && lp->pin.decided && lp->pin.compliant,
 	};
 	c->fn(c->arg, &l);
 }
@@ -994,20 +926,21 @@ static void explain_leader(struct sd_locality *L, struct sd_partition *sp,
 	explain_replicas(L, pref, reps, n, j);
 	struct loc_part *lp = part_get(L, sp->group_id, false);
 	sd_json_key(j, "leader_decision");
-	if (lp == NULL || !lp->decided) {
+	if (lp == NULL || !lp->pin.decided) {
 		sd_json_null(j);
 		return;
 	}
-	const struct pl_leader_decision *d = &lp->decision;
+	const struct pl_leader_decision *d = &lp->pin.decision;
 	sd_json_object_begin(j);
 	sd_json_kv_str(j, "action", d->action == PL_LEADER_TRANSFER ? "transfer" : "stay");
 	sd_json_kv_str(j, "reason", pl_leader_reason_str(d->reason));
 	sd_json_kv_int(j, "target", d->target_id);
 	sd_json_kv_int(j, "leader_rank", d->leader_rank);
 	sd_json_kv_int(j, "target_rank", d->target_rank);
-	sd_json_kv_bool(j, "compliant", lp->compliant);
-	sd_json_kv_int(j, "ms_since_leader_change", now_ms(L) - lp->changed_at_ms);
-	sd_json_kv_bool(j, "elected_after_failure", lp->last_change_ms != lp->changed_at_ms);
+	sd_json_kv_bool(j, "compliant", lp->pin.compliant);
+	sd_json_kv_int(j, "ms_since_leader_change", now_ms(L) - lp->pin.changed_at_ms);
+	sd_json_kv_bool(j, "elected_after_failure",
+			lp->pin.last_change_ms != lp->pin.changed_at_ms);
 	sd_json_object_end(j);
 }
 

@@ -20,7 +20,9 @@
  *   simulated disk (sim_check_full);
  * - across a crash: entries that were durable survive with the same bytes,
  *   the recovered term is at least every term the replica sent, and a vote
- *   it granted in that term survives. */
+ *   it granted in that term survives;
+ * - consumers (loc.c) read only committed entries, below the serving
+ *   replica's high watermark, byte-identical to the committed ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +88,7 @@ static uint64_t ver_get(const struct sim_node *n, uint64_t index)
 	return index < n->ver_cap ? n->ver[index] : 0;
 }
 
-/* Reads entry index of n into s->scratch. */
-static void read_entry(struct sim *s, struct sim_node *n, uint64_t index,
-		       struct rl_entry_info *info)
+void sim_read_entry(struct sim *s, struct sim_node *n, uint64_t index, struct rl_entry_info *info)
 {
 	int rv = rl_entry_read(n->log, index, s->scratch, s->scratch_cap, info);
 	if (rv == RL_ETOOSMALL) {
@@ -115,7 +115,7 @@ static void verify_entry(struct sim *s, struct sim_node *n, uint64_t i, int64_t 
 			 uint64_t *prev_term)
 {
 	struct rl_entry_info e;
-	read_entry(s, n, i, &e);
+	sim_read_entry(s, n, i, &e);
 	struct kp_batch_header h;
 	if (kp_batch_parse_header(s->scratch, e.size, &h) != 0 || kp_batch_size(&h) != e.size ||
 	    h.base_offset != e.base_offset || (uint64_t)h.partition_leader_epoch != e.term ||
@@ -414,6 +414,8 @@ static void track_failover(struct sim *s, struct sim_group *grp)
 	}
 	if (grp->last_leader != 0 && grp->last_leader != l->broker->id) {
 		s->stats.failovers++;
+		grp->leader_changes++;
+		grp->leader_changed_ms = s->now;
 		sim_trace(s, "group %llu: leader %llu -> %u", (unsigned long long)grp->id,
 			  (unsigned long long)grp->last_leader, l->broker->id);
 	}
@@ -432,6 +434,37 @@ void sim_check_step(struct sim *s)
 		track_failover(s, grp);
 	}
 	check_answers(s);
+}
+
+void sim_check_consumed(struct sim *s, struct sim_node *n, uint64_t index,
+			const struct rl_entry_info *e, int64_t hwm)
+{
+	struct sim_group *grp = n->group;
+	if (e->last_offset >= hwm) {
+		sim_fail(s,
+			 NODE_FMT ": a consumer was served entry %llu (offsets %lld..%lld) at or "
+			 "beyond the replica's high watermark %lld",
+			 NODE_ARGS(n), (unsigned long long)index, (long long)e->base_offset,
+			 (long long)e->last_offset, (long long)hwm);
+	}
+	struct sim_slot *sl = index < grp->n_slots ? &grp->slots[index] : NULL;
+	if (index > grp->committed_upto || sl == NULL || sl->committed_term == 0) {
+		sim_fail(s,
+			 NODE_FMT ": a consumer was served entry %llu (offsets %lld..%lld) beyond "
+			 "the cluster's committed prefix (highest commit index %llu)",
+			 NODE_ARGS(n), (unsigned long long)index, (long long)e->base_offset,
+			 (long long)e->last_offset, (unsigned long long)grp->committed_upto);
+	}
+	const struct sim_variant *v = variant_find(sl, sl->committed_term);
+	uint32_t crc = kp_crc32c(0, s->scratch, e->size);
+	if (e->term != sl->committed_term || v == NULL || v->crc != crc || v->len != e->size ||
+	    v->base_offset != e->base_offset) {
+		sim_fail(s,
+			 NODE_FMT ": a consumer read entry %llu term %llu at offset %lld, but the "
+			 "committed entry there is term %llu",
+			 NODE_ARGS(n), (unsigned long long)index, (unsigned long long)e->term,
+			 (long long)e->base_offset, (unsigned long long)sl->committed_term);
+	}
 }
 
 /* Reads n's log from its start to its high watermark through the read path
@@ -551,7 +584,7 @@ void sim_check_after_restart(struct sim *s, struct sim_node *n)
 					 NODE_ARGS(n), (unsigned long long)i,
 					 (unsigned long long)li.last_index);
 			}
-			read_entry(s, n, i, &e);
+			sim_read_entry(s, n, i, &e);
 			struct sim_variant *v = variant_find(slot_at(n->group, i), ver_get(n, i));
 			if (e.term != ver_get(n, i) || v == NULL ||
 			    v->crc != kp_crc32c(0, s->scratch, e.size)) {

@@ -4,7 +4,12 @@
  * invariant (its failure line says what, at which step, and how to replay
  * it; a single seed runs in process).
  *
- *   sim [--seeds N] [--seed FIRST] [--jobs J] [--strict] [-v|-vv|-vvv]
+ *   sim [--seeds N] [--seed FIRST] [--jobs J] [--scenario NAME] [--strict]
+ *       [-v|-vv|-vvv]
+ *
+ * --scenario: chaos (random faults, pinning, consumers), region-fail,
+ * follower-cut (scenario.c), or draw (the default: each seed picks, mostly
+ * chaos).
  *
  * A seed that runs into a known issue (a bug already reported outside the
  * simulator, recognised by its exact signature: sim_known()) is listed as
@@ -50,13 +55,23 @@ struct opts {
 	unsigned jobs;
 	int verbose;
 	bool strict;
+	enum sim_scenario scenario;
 };
 
-static void usage(void)
+static void usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: sim [--seeds N] [--seed FIRST] [--jobs J] [--strict] "
-			"[-v|-vv|-vvv]\n");
-	exit(2);
+	fprintf(f,
+		"usage: sim [--seeds N] [--seed FIRST] [--jobs J] [--scenario NAME] [--strict]\n"
+		"           [-v|-vv|-vvv]\n"
+		"  --seeds N        seeds to run (default 100), each in its own process\n"
+		"  --seed FIRST     first seed (default 1)\n"
+		"  --jobs J         seeds run at once (1..%d, default 1)\n"
+		"  --scenario NAME  draw (default: each seed picks), chaos, region-fail,\n"
+		"                   follower-cut\n"
+		"  --strict         known issues fail too\n"
+		"  -v, -vv, -vvv    trace events, + messages, + disk calls (one seed)\n",
+		JOBS_MAX);
+	exit(status);
 }
 
 static void note(struct outcome *o, uint64_t seed)
@@ -111,6 +126,17 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->cu_bytes += a->cu_bytes;
 	t->max_term = SL_MAX(t->max_term, a->max_term);
 	t->max_index = SL_MAX(t->max_index, a->max_index);
+	t->scen_chaos += a->scen_chaos;
+	t->scen_region_fail += a->scen_region_fail;
+	t->scen_follower_cut += a->scen_follower_cut;
+	t->pin_transfers += a->pin_transfers;
+	t->reads += a->reads;
+	t->follower_reads += a->follower_reads;
+	t->stale_refusals += a->stale_refusals;
+	t->batches_read += a->batches_read;
+	t->failover_ms_max = SL_MAX(t->failover_ms_max, a->failover_ms_max);
+	t->failback_ms_max = SL_MAX(t->failback_ms_max, a->failback_ms_max);
+	t->cutoff_ms_max = SL_MAX(t->cutoff_ms_max, a->cutoff_ms_max);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -155,7 +181,7 @@ static void start_child(struct child *c, uint64_t seed, const struct opts *o)
 		sim_result_fd = p[1];
 		struct sim_result res;
 		memset(&res, 0, sizeof(res));
-		sim_run_seed(seed, o->verbose, o->strict, &res.stats);
+		sim_run_seed(seed, o->verbose, o->strict, o->scenario, &res.stats);
 		/* exit(), not _exit(): LeakSanitizer checks at exit. */
 		exit(write_all(p[1], &res, sizeof(res)) == 0 ? 0 : 3);
 	}
@@ -244,6 +270,17 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"catchup_fallbacks", t->cu_fallbacks},
 		{"catchup_kb", t->cu_bytes / 1024},
 		{"max_term", t->max_term},   {"max_index", t->max_index},
+		{"chaos", t->scen_chaos},
+		{"region_fail", t->scen_region_fail},
+		{"follower_cut", t->scen_follower_cut},
+		{"pin_transfers", t->pin_transfers},
+		{"reads", t->reads},
+		{"follower_reads", t->follower_reads},
+		{"stale_refusals", t->stale_refusals},
+		{"batches_read", t->batches_read},
+		{"failover_ms_max", t->failover_ms_max},
+		{"failback_ms_max", t->failback_ms_max},
+		{"cutoff_ms_max", t->cutoff_ms_max},
 	};
 	printf("sim:");
 	for (size_t i = 0; i < SL_ARRAY_LEN(f); i++) {
@@ -281,6 +318,13 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->first = strtoull(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
 			o->jobs = (unsigned)strtoul(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc) {
+			if (!sim_scenario_parse(argv[++i], &o->scenario)) {
+				fprintf(stderr, "sim: unknown scenario '%s'\n", argv[i]);
+				usage(stderr, 2);
+			}
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout, 0);
 		} else if (strcmp(argv[i], "--strict") == 0) {
 			o->strict = true;
 		} else if (strcmp(argv[i], "-v") == 0) {
@@ -290,11 +334,11 @@ static void parse(int argc, char **argv, struct opts *o)
 		} else if (strcmp(argv[i], "-vvv") == 0) {
 			o->verbose = 3;
 		} else {
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (o->jobs == 0 || o->jobs > JOBS_MAX) {
-		usage();
+		usage(stderr, 2);
 	}
 }
 
@@ -310,7 +354,7 @@ int main(int argc, char **argv)
 	memset(&known, 0, sizeof(known));
 	memset(&total, 0, sizeof(total));
 	if (o.seeds == 1) {
-		sim_run_seed(o.first, o.verbose, o.strict, &total); /* in process: debuggable */
+		sim_run_seed(o.first, o.verbose, o.strict, o.scenario, &total); /* in process */
 	} else {
 		run_seeds(&o, &total, &failed, &known);
 	}

@@ -109,6 +109,7 @@ static void on_raft(void *arg, const struct simnet_msg *m)
 	if (s->verbose >= 2) {
 		trace_msg(s, m, &msg);
 	}
+	sim_loc_heard(s, n, m->from, &msg);
 	rl_group_receive(n->g, &msg, s->now);
 }
 
@@ -227,7 +228,7 @@ static void node_open(struct sim *s, struct sim_node *n, bool bootstrap)
 	rl_group_config_default(&gc);
 	gc.server_id = n->broker->id;
 	gc.group_id = n->group->id;
-	gc.election_timeout_ms = s->cfg.election_ms;
+	gc.election_timeout_ms = sim_loc_election_ms(s, n);
 	gc.heartbeat_timeout_ms = s->cfg.heartbeat_ms;
 	gc.snapshot_threshold = s->cfg.snapshot_threshold;
 	gc.snapshot_trailing = s->cfg.snapshot_trailing;
@@ -241,6 +242,7 @@ static void node_open(struct sim *s, struct sim_node *n, bool bootstrap)
 	}
 	rl_group_set_data(n->g, n);
 	n->open = true;
+	sim_loc_node_opened(s, n);
 }
 
 void sim_broker_start(struct sim *s, struct sim_broker *b, bool bootstrap)
@@ -257,6 +259,7 @@ void sim_broker_start(struct sim *s, struct sim_broker *b, bool bootstrap)
 	b->restart_at = SIM_NEVER;
 	b->stall_until = 0;
 	simnet_set_up(s->net, b->id, true);
+	sim_loc_broker_started(s, b);
 	for (unsigned k = 0; k < s->cfg.n_groups; k++) {
 		if (b->nodes[k] != NULL) {
 			node_open(s, b->nodes[k], bootstrap);

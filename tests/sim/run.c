@@ -1,10 +1,11 @@
 /* One simulated run (one seed): draw a cluster and its settings, drive it
  * through a chaos phase (client batches with acks=1 and acks=all, crashes
  * with lost and torn writes, clean restarts, partitions, one-way cuts,
- * message loss, slow disks, leadership transfers), then heal everything
- * and require convergence: every group has a leader that commits a new
- * acks=all batch and every replica catches up. Invariants are checked
- * after every event (check.c).
+ * message loss, slow disks, leadership transfers; leader pinning and
+ * consumers reading from replicas throughout, loc.c) or a scripted
+ * scenario (scenario.c), then heal everything and require convergence:
+ * every group has a leader that commits a new acks=all batch and every
+ * replica catches up. Invariants are checked after every event (check.c).
  *
  * The clock is virtual: the loop jumps to the earliest pending event (a
  * writer pass, a message, a Raft timeout, a restart, a client submission,
@@ -27,13 +28,24 @@
 #define HWM_GRACE_MS 5000
 #define VALUE_PAD_MAX 3000
 
-enum ev_kind { EV_NONE, EV_WRITER, EV_MSG, EV_TIMER, EV_RESTART, EV_CLIENT, EV_FAULT };
+enum ev_kind {
+	EV_NONE,
+	EV_WRITER,
+	EV_MSG,
+	EV_TIMER,
+	EV_RESTART,
+	EV_CLIENT,
+	EV_FAULT,
+	EV_LOC,
+	EV_READ
+};
 
 struct ev {
 	enum ev_kind kind;
 	uint64_t at;
 	struct sim_broker *b;
 	struct sim_node *n;
+	struct sim_consumer *c;
 };
 
 /* Run-local schedule. */
@@ -138,20 +150,34 @@ static void draw_config(struct sim *s)
 	c->client_gap_ms = (unsigned)(c->chaos_ms / c->submits);
 	c->drop_permille = pick(s, drops, SL_ARRAY_LEN(drops));
 	c->catchup_window_bytes = (unsigned)sim_rng_range(&s->rng, 1, 64) * 1024;
+	if (c->scenario == SIM_SCENARIO_DRAW) {
+		unsigned x = (unsigned)sim_rng_below(&s->rng, 10);
+		c->scenario = x < 8   ? SIM_SCENARIO_CHAOS
+			      : x < 9 ? SIM_SCENARIO_REGION_FAIL
+				      : SIM_SCENARIO_FOLLOWER_CUT;
+	}
+	c->pinning = c->scenario != SIM_SCENARIO_CHAOS || sim_rng_chance(&s->rng, 500);
+	if (c->scenario != SIM_SCENARIO_CHAOS) {
+		/* Scripted: a calm network, clients for as long as it runs. */
+		c->drop_permille = 0;
+		c->client_gap_ms = 50;
+		c->submits = UINT32_MAX / 2;
+	}
+	if (c->scenario == SIM_SCENARIO_REGION_FAIL) {
+		c->n_brokers = sim_rng_chance(&s->rng, 500) ? 3 : 5;
+		c->rf = 3;
+	}
 }
 
 static void setup_net(struct sim *s)
 {
 	struct simnet_config nc;
-	unsigned region[SIM_BROKERS_MAX + 1];
 	memset(&nc, 0, sizeof(nc));
 	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
-		region[i] = (unsigned)sim_rng_below(&s->rng, 3);
-	}
-	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
 		for (unsigned j = i; j <= s->cfg.n_brokers; j++) {
-			unsigned ms = region[i] == region[j] ? (unsigned)sim_rng_range(&s->rng, 0, 2)
-							     : (unsigned)sim_rng_range(&s->rng, 10, 60);
+			unsigned ms = s->brokers[i].region == s->brokers[j].region
+					  ? (unsigned)sim_rng_range(&s->rng, 0, 2)
+					  : (unsigned)sim_rng_range(&s->rng, 10, 60);
 			nc.latency_ms[i][j] = nc.latency_ms[j][i] = ms;
 		}
 	}
@@ -161,8 +187,12 @@ static void setup_net(struct sim *s)
 	s->net = simnet_create(s->cfg.n_brokers, &nc, &s->rng);
 }
 
+/* Voters: placement's assignment in the region-fail scenario (voters
+ * spread over the regions), random otherwise. */
 static void setup_groups(struct sim *s)
 {
+	unsigned rows[SIM_GROUPS_MAX][SIM_RF_MAX];
+	bool assigned = s->cfg.scenario == SIM_SCENARIO_REGION_FAIL && sim_loc_assign(s, rows);
 	for (unsigned k = 0; k < s->cfg.n_groups; k++) {
 		struct sim_group *grp = &s->groups[k];
 		unsigned ids[SIM_BROKERS_MAX];
@@ -177,6 +207,9 @@ static void setup_groups(struct sim *s)
 			unsigned t = ids[i];
 			ids[i] = ids[j];
 			ids[j] = t;
+			if (assigned) {
+				ids[i] = rows[k][i];
+			}
 			struct sim_node *n = &grp->nodes[i];
 			n->sim = s;
 			n->group = grp;
@@ -187,14 +220,20 @@ static void setup_groups(struct sim *s)
 	}
 }
 
-static void setup(struct sim *s, uint64_t seed, int verbose, bool strict)
+static void setup(struct sim *s, uint64_t seed, int verbose, bool strict,
+		  enum sim_scenario scenario)
 {
 	memset(s, 0, sizeof(*s));
 	s->seed = seed;
 	s->verbose = verbose;
 	s->strict = strict;
 	sim_rng_seed(&s->rng, seed);
+	s->cfg.scenario = scenario;
 	draw_config(s);
+	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
+		s->brokers[i].id = i;
+	}
+	sim_loc_setup_brokers(s);
 	s->scratch_cap = 1 << 16;
 	s->scratch = malloc(s->scratch_cap);
 	SL_ASSERT(s->scratch != NULL);
@@ -213,14 +252,28 @@ static void setup(struct sim *s, uint64_t seed, int verbose, bool strict)
 		simfs_add_root(s->fs, root, i);
 	}
 	setup_groups(s);
+	sim_loc_setup_groups(s);
+	sim_loc_setup_consumers(s);
 	sim_nodes_init(s);
 	sim_trace(s,
-		  "seed=%llu brokers=%u groups=%u rf=%u election=%u heartbeat=%u snapshot=%u "
-		  "segment=%u submits=%u chaos=%llu drop=%u",
-		  (unsigned long long)seed, s->cfg.n_brokers, s->cfg.n_groups, s->cfg.rf,
-		  s->cfg.election_ms, s->cfg.heartbeat_ms, s->cfg.snapshot_threshold,
-		  s->cfg.segment_bytes, s->cfg.submits, (unsigned long long)s->cfg.chaos_ms,
-		  s->cfg.drop_permille);
+		  "seed=%llu scenario=%s pinning=%d brokers=%u groups=%u rf=%u election=%u "
+		  "heartbeat=%u snapshot=%u segment=%u submits=%u chaos=%llu drop=%u "
+		  "cool_down=%lld healthy_min=%lld",
+		  (unsigned long long)seed, sim_scenario_name(s->cfg.scenario), s->cfg.pinning,
+		  s->cfg.n_brokers, s->cfg.n_groups, s->cfg.rf, s->cfg.election_ms,
+		  s->cfg.heartbeat_ms, s->cfg.snapshot_threshold, s->cfg.segment_bytes,
+		  s->cfg.submits, (unsigned long long)s->cfg.chaos_ms, s->cfg.drop_permille,
+		  (long long)s->pcfg.transfer_cool_down_ms, (long long)s->pcfg.transfer_healthy_min_ms);
+	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
+		struct sim_broker *b = &s->brokers[i];
+		sim_trace(s, "broker %u region=%s rack=%s", i, b->region_name, b->rack);
+	}
+	for (unsigned k = 0; k < s->cfg.n_groups; k++) {
+		char pref[PL_PREF_STRING_BYTES_MAX];
+		(void)pl_preference_format(&s->groups[k].pref, pref, sizeof(pref));
+		sim_trace(s, "group %u preference=%s max_staleness=%lld", k + 1, pref,
+			  (long long)s->groups[k].max_staleness_ms);
+	}
 	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
 		sim_broker_start(s, &s->brokers[i], true);
 	}
@@ -527,6 +580,14 @@ static struct ev next_event(struct sim *s, const struct run *r)
 	}
 	consider(&e, EV_CLIENT, r->next_client, NULL, NULL);
 	consider(&e, EV_FAULT, r->next_fault, NULL, NULL);
+	for (unsigned i = 1; i <= s->cfg.n_brokers; i++) {
+		consider(&e, EV_LOC, s->brokers[i].loc_due, &s->brokers[i], NULL);
+	}
+	struct sim_consumer *c;
+	uint64_t at = sim_loc_next_read(s, &c);
+	if (at < e.at) {
+		e = (struct ev){.kind = EV_READ, .at = at, .c = c};
+	}
 	return e;
 }
 
@@ -578,20 +639,27 @@ static void dispatch(struct sim *s, struct run *r, const struct ev *e)
 	case EV_FAULT:
 		fault_event(s, r);
 		break;
+	case EV_LOC:
+		sim_loc_tick(s, e->b);
+		break;
+	case EV_READ:
+		sim_loc_read(s, e->c);
+		break;
 	case EV_NONE:
 		break;
 	}
 }
 
 /* Runs events until virtual time end, or until done() says so. */
-static void run_until(struct sim *s, struct run *r, uint64_t end,
+static bool run_until(struct sim *s, struct run *r, uint64_t end,
 		      bool (*done)(struct sim *s, const struct run *r))
 {
 	uint64_t same = 0;
 	for (;;) {
 		struct ev e = next_event(s, r);
 		if (e.kind == EV_NONE || e.at > end) {
-			break;
+			s->now = SL_MAX(s->now, end == SIM_NEVER ? s->now : end);
+			return false;
 		}
 		if (e.at > s->now) {
 			s->now = e.at;
@@ -600,6 +668,7 @@ static void run_until(struct sim *s, struct run *r, uint64_t end,
 			sim_fail(s, "livelock: %u events at one virtual time", SAME_TIME_EVENTS_MAX);
 		}
 		dispatch(s, r, &e);
+		sim_loc_step(s);
 		restart_failed(s);
 		schedule_writers(s);
 		sim_check_step(s);
@@ -608,9 +677,29 @@ static void run_until(struct sim *s, struct run *r, uint64_t end,
 			sim_check_full(s);
 		}
 		if (done != NULL && s->step % CONVERGE_POLL_STEPS == 0 && done(s, r)) {
-			break;
+			return true;
 		}
 	}
+}
+
+static bool (*scenario_done)(struct sim *s);
+
+static bool scenario_done_adapter(struct sim *s, const struct run *r)
+{
+	(void)r;
+	return scenario_done(s);
+}
+
+bool sim_run_until(struct sim *s, uint64_t end, bool (*done)(struct sim *s))
+{
+	scenario_done = done;
+	return run_until(s, current_run, end, done != NULL ? scenario_done_adapter : NULL);
+}
+
+void sim_faults_off(struct sim *s)
+{
+	(void)s;
+	current_run->next_fault = SIM_NEVER;
 }
 
 /* ---- Heal and convergence ------------------------------------------------ */
@@ -795,20 +884,35 @@ static void teardown(struct sim *s)
 	simfs_destroy(s->fs);
 	rl_vfs_set(NULL);
 	sim_check_free(s);
+	sim_loc_free(s);
 	free(s->scratch);
 }
 
-int sim_run_seed(uint64_t seed, int verbose, bool strict, struct sim_stats *out)
+int sim_run_seed(uint64_t seed, int verbose, bool strict, enum sim_scenario scenario,
+		 struct sim_stats *out)
 {
 	static struct sim sim;
 	struct sim *s = &sim;
 	struct run r;
 	memset(&r, 0, sizeof(r));
 	current_run = &r;
-	setup(s, seed, verbose, strict);
+	setup(s, seed, verbose, strict, scenario);
 	r.next_client = 1;
 	r.next_fault = s->cfg.fault_gap_ms;
-	run_until(s, &r, s->cfg.chaos_ms, NULL);
+	switch (s->cfg.scenario) {
+	case SIM_SCENARIO_REGION_FAIL:
+		s->stats.scen_region_fail = 1;
+		sim_scenario_region_fail(s);
+		break;
+	case SIM_SCENARIO_FOLLOWER_CUT:
+		s->stats.scen_follower_cut = 1;
+		sim_scenario_follower_cut(s);
+		break;
+	default:
+		s->stats.scen_chaos = 1;
+		run_until(s, &r, s->cfg.chaos_ms, NULL);
+		break;
+	}
 	heal(s, &r);
 	uint64_t deadline = s->now + s->cfg.heal_ms_max;
 	run_until(s, &r, deadline, converged);

@@ -8,15 +8,26 @@
  * client submission, a fault); after every event the invariants in check.c
  * are checked. Everything random comes from one seeded generator.
  *
+ * Locality (loc.c): brokers sit in regions and racks; every broker runs
+ * the broker's leader pinning (placement's pl_pin state machine, transfers
+ * through rl_group_transfer()) and rank-based election timeouts on its own
+ * view of liveness, and simulated consumers read from replicas through the
+ * follower-read rule (pl_follower_read_decide()) on the virtual clock,
+ * checked against the committed registry and the network's record of who
+ * heard from whom. Scenarios (scenario.c) drive named situations: a region
+ * failing and recovering, a follower cut off from its leader.
+ *
  * Files: node.c (replica lifecycle, crash and restart, message routing),
- * check.c (invariants), run.c (one seed: workload, faults, heal), main.c
- * (command line, seed loop, summary). */
+ * check.c (invariants), loc.c (locality), scenario.c (scripted scenarios),
+ * run.c (one seed: workload, faults, heal), main.c (command line, seed
+ * loop, summary). */
 #ifndef SIM_SIM_H
 #define SIM_SIM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "placement/placement.h"
 #include "raftlog/raftlog.h"
 #include "tests/sim/rng.h"
 #include "tests/sim/simfs.h"
@@ -26,6 +37,24 @@
 #define SIM_GROUPS_MAX 6
 #define SIM_RF_MAX 5
 #define SIM_NEVER UINT64_MAX
+#define SIM_REGIONS 3
+#define SIM_CONSUMERS_MAX 12
+/* The broker's locality tick (SD_LOC_TICK_MS in server/broker.h). */
+#define SIM_LOC_TICK_MS 500
+
+/* What a seed runs. */
+enum sim_scenario {
+	SIM_SCENARIO_DRAW = 0,	  /* the seed picks one of the below */
+	SIM_SCENARIO_CHAOS,	  /* random faults, pinning, consumers throughout */
+	SIM_SCENARIO_REGION_FAIL, /* region a fails and recovers (regions:a,b,c) */
+	SIM_SCENARIO_FOLLOWER_CUT, /* a follower loses its leader (one-way, two-way) */
+	SIM_SCENARIOS
+};
+
+/* Parses a scenario name ("chaos", "region-fail", "follower-cut", "draw");
+ * returns false if unknown. */
+bool sim_scenario_parse(const char *name, enum sim_scenario *out);
+const char *sim_scenario_name(enum sim_scenario sc);
 
 /* Counters of one or many runs. */
 struct sim_stats {
@@ -56,6 +85,16 @@ struct sim_stats {
 	uint64_t cu_bytes;     /* catch-up data bytes appended */
 	uint64_t max_term;
 	uint64_t max_index;
+	/* Locality. */
+	uint64_t scen_chaos, scen_region_fail, scen_follower_cut; /* seeds run */
+	uint64_t pin_transfers;  /* transfers started by leader pinning */
+	uint64_t reads;		 /* consumer fetches */
+	uint64_t follower_reads; /* of which answered by a follower (served or held) */
+	uint64_t stale_refusals; /* of which refused by a follower: beyond the bound */
+	uint64_t batches_read;	 /* batches consumers read and checked */
+	uint64_t failover_ms_max; /* region-fail: longest time until every leader was in b */
+	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
+	uint64_t cutoff_ms_max;	  /* follower-cut: longest time from the cut to the first refusal */
 };
 
 struct sim;
@@ -118,6 +157,11 @@ struct sim_node {
 	uint64_t max_sent_term;
 	uint64_t granted_term;
 	uint64_t granted_for;
+	/* Locality: the broker's pinning state for this replica, and when this
+	 * replica last received an AppendEntries or InstallSnapshot from each
+	 * broker (the network's truth, 0 = never). */
+	struct pl_pin pin;
+	uint64_t heard_ms[SIM_BROKERS_MAX + 1];
 };
 
 /* One broker: a writer, a disk tag, a network address. */
@@ -136,6 +180,15 @@ struct sim_broker {
 	unsigned disk_max_ms;
 	uint64_t stall_until;
 	struct sim_node *nodes[SIM_GROUPS_MAX]; /* by group index; NULL = none */
+	/* Locality: where it sits, its own view of the cluster (liveness =
+	 * up and reachable both ways, like a transport connection) and since
+	 * when it has seen each broker alive; the next pinning tick. */
+	unsigned region;
+	char region_name[8];
+	char rack[16];
+	struct pl_topology *topo;
+	int64_t alive_since_ms[SIM_BROKERS_MAX + 1];
+	uint64_t loc_due;
 };
 
 /* One group (partition) and the checker's registry of its entries. */
@@ -151,6 +204,26 @@ struct sim_group {
 	uint64_t n_terms;
 	uint64_t last_leader;
 	unsigned next_batch;
+	/* Locality: topic settings and leadership changes seen. */
+	struct pl_preference pref;
+	int64_t max_staleness_ms; /* follower.read.max.staleness.ms; < 0: off */
+	uint64_t leader_changes;
+	uint64_t leader_changed_ms;
+};
+
+/* A consumer reading one group from its home replica (falling back to the
+ * leader when the follower refuses or is down), like a KIP-392 client. */
+struct sim_consumer {
+	struct sim_group *group;
+	unsigned home; /* broker id */
+	int64_t offset; /* next offset to fetch */
+	uint64_t next_ms;
+	unsigned gap_ms;
+	/* Reads from home while it was a follower: the last one it answered
+	 * (served or held) and the last refusal. */
+	uint64_t accepted_ms;
+	uint64_t refused_ms;
+	uint64_t first_refused_ms; /* the first since it was last cleared */
 };
 
 /* A client's submission. */
@@ -183,6 +256,8 @@ struct sim_config {
 	unsigned client_gap_ms;
 	unsigned drop_permille;
 	unsigned catchup_window_bytes;
+	enum sim_scenario scenario;
+	bool pinning; /* leader pinning and rank election timeouts run */
 };
 
 struct sim {
@@ -204,6 +279,9 @@ struct sim {
 	size_t scratch_cap;
 	struct sim_stats stats;
 	bool healing;
+	struct pl_config pcfg; /* pinning tunables (scaled to the run's timeouts) */
+	struct sim_consumer consumers[SIM_CONSUMERS_MAX];
+	unsigned n_consumers;
 };
 
 /* Reports a violated invariant with the seed and step and exits(1). */
@@ -247,10 +325,46 @@ void sim_check_full(struct sim *s);
 void sim_check_before_crash(struct sim *s, struct sim_node *n);
 void sim_check_after_restart(struct sim *s, struct sim_node *n);
 void sim_check_note_send(struct sim_node *n, const struct raft_message *msg);
+/* Reads entry index of n into s->scratch (fails the run on an error). */
+void sim_read_entry(struct sim *s, struct sim_node *n, uint64_t index, struct rl_entry_info *info);
+/* A consumer was served entry index of n (bytes in s->scratch) by a
+ * replica whose high watermark is hwm: it must lie below hwm, within the
+ * cluster's committed prefix, and be the committed entry. */
+void sim_check_consumed(struct sim *s, struct sim_node *n, uint64_t index,
+			const struct rl_entry_info *e, int64_t hwm);
 bool sim_check_answers_done(struct sim *s);
 void sim_check_free(struct sim *s);
 
+/* loc.c */
+void sim_loc_setup_brokers(struct sim *s);
+/* Fills each group's voters from pl_assign() over the brokers' regions
+ * with regions:a,b,c. */
+bool sim_loc_assign(struct sim *s, unsigned rows[SIM_GROUPS_MAX][SIM_RF_MAX]);
+void sim_loc_setup_groups(struct sim *s);
+void sim_loc_setup_consumers(struct sim *s);
+unsigned sim_loc_election_ms(struct sim *s, const struct sim_node *n);
+void sim_loc_node_opened(struct sim *s, struct sim_node *n);
+void sim_loc_broker_started(struct sim *s, struct sim_broker *b);
+void sim_loc_heard(struct sim *s, struct sim_node *n, unsigned from,
+		   const struct raft_message *msg);
+void sim_loc_step(struct sim *s);
+void sim_loc_tick(struct sim *s, struct sim_broker *b);
+uint64_t sim_loc_next_read(const struct sim *s, struct sim_consumer **c);
+void sim_loc_read(struct sim *s, struct sim_consumer *c);
+void sim_loc_free(struct sim *s);
+unsigned sim_region_of_leader(struct sim *s, struct sim_group *grp); /* SIM_REGIONS if none */
+
+/* scenario.c */
+void sim_scenario_region_fail(struct sim *s);
+void sim_scenario_follower_cut(struct sim *s);
+
 /* run.c */
-int sim_run_seed(uint64_t seed, int verbose, bool strict, struct sim_stats *out);
+int sim_run_seed(uint64_t seed, int verbose, bool strict, enum sim_scenario scenario,
+		 struct sim_stats *out);
+/* Runs events until virtual time end or until done(s) holds (polled every
+ * few steps; NULL: never). Returns true if done() held. */
+bool sim_run_until(struct sim *s, uint64_t end, bool (*done)(struct sim *s));
+/* Stops random faults (scenarios script their own). */
+void sim_faults_off(struct sim *s);
 
 #endif /* SIM_SIM_H */
