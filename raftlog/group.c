@@ -27,6 +27,7 @@ void rl_group_config_default(struct rl_group_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->election_timeout_ms = 1000;
+	cfg->min_election_timeout_ms = 0; /* election_timeout_ms */
 	cfg->heartbeat_timeout_ms = 100;
 	cfg->pre_vote = true;
 	cfg->max_inflight_entries = 64;
@@ -296,9 +297,12 @@ err_after_visit:
 int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out)
 {
+	unsigned guard_ms = cfg->min_election_timeout_ms != 0 ? cfg->min_election_timeout_ms
+							     : cfg->election_timeout_ms;
 	if (cfg->catchup_window_bytes == 0 ||
 	    cfg->catchup_window_bytes > RL_CATCHUP_WINDOW_BYTES_LIMIT ||
-	    cfg->catchup_timeout_ms == 0) {
+	    cfg->catchup_timeout_ms == 0 || cfg->heartbeat_timeout_ms == 0 ||
+	    cfg->heartbeat_timeout_ms >= guard_ms || cfg->election_timeout_ms < guard_ms) {
 		return RL_EINVAL;
 	}
 	struct rl_group *g = sl_calloc(1, sizeof(*g));
@@ -307,6 +311,7 @@ int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 	}
 	g->log = log;
 	g->cfg = *cfg;
+	g->cfg.min_election_timeout_ms = guard_ms;
 	g->env = env;
 	g->now_ms = now_ms;
 	g->role = RAFT_FOLLOWER;
@@ -409,6 +414,29 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 	} else {
 		rl__group_after(g);
 	}
+}
+
+int rl_group_set_election_timeout(struct rl_group *g, unsigned ms)
+{
+	SL_ASSERT(!g->stepping);
+	if (ms < g->cfg.min_election_timeout_ms) {
+		return RL_EINVAL;
+	}
+	if (ms == g->cfg.election_timeout_ms) {
+		return 0; /* a redraw would only reshuffle the current timer */
+	}
+	SL_LOG(SL_LOG_INFO,
+	       "group=%llu term=%llu event=election_timeout_changed from_ms=%u to_ms=%u",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft), g->cfg.election_timeout_ms, ms);
+	g->cfg.election_timeout_ms = ms;
+	raft_set_election_timeout(&g->raft, ms);
+	return 0;
+}
+
+unsigned rl_group_election_timeout(const struct rl_group *g)
+{
+	return g->cfg.election_timeout_ms;
 }
 
 void rl__group_step_persisted(struct rl_group *g, uint64_t index)
