@@ -231,6 +231,19 @@ int pl_election_rank_live(const struct pl_preference *pref, const struct pl_topo
 	return rank;
 }
 
+bool pl_election_first(const struct pl_preference *pref, const struct pl_topology *t,
+		       int32_t broker_id, const int32_t *voters, int n_voters)
+{
+	int mine = pl_preference_rank(pref, t, broker_id);
+	for (int i = 0; i < n_voters; i++) {
+		int r;
+		if (other_live_rank(pref, t, voters[i], broker_id, &r) && r <= mine) {
+			return false;
+		}
+	}
+	return true;
+}
+
 int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const struct pl_topology *t,
 				    int32_t broker_id, const int32_t *voters, int n_voters,
 				    int64_t base_ms, int64_t step_ms)

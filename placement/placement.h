@@ -593,6 +593,13 @@ int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl
 int pl_election_rank_live(const struct pl_preference *pref, const struct pl_topology *t,
 			  int32_t broker_id, const int32_t *voters, int n_voters);
 
+/* True when broker_id is alone in the best place that has a live voter:
+ * live rank 0 and no other live voter of voters[0..n_voters) shares its
+ * preference rank. Such a voter may stand for election as soon as it
+ * learns the leader is gone, without racing a peer of equal rank. */
+bool pl_election_first(const struct pl_preference *pref, const struct pl_topology *t,
+		       int32_t broker_id, const int32_t *voters, int n_voters);
+
 /* pl_election_timeout_ms() with the live rank above:
  * base_ms + pl_election_rank_live() * step_ms, saturating. */
 int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const struct pl_topology *t,

@@ -313,6 +313,21 @@ uint64_t rl_group_deadline_ms(const struct rl_group *g);
 int rl_group_set_election_timeout(struct rl_group *g, unsigned ms);
 unsigned rl_group_election_timeout(const struct rl_group *g);
 
+/* The host learned that this follower's current leader is gone (the
+ * connection to its broker closed) and that this replica should stand for
+ * election first (it is alone in the best live preference rank). Instead
+ * of waiting for its own randomized timer, the follower then starts an
+ * election (pre-vote first, as always) as soon as the vote guard opens at
+ * the voters that lost the leader when it did: at its last leader contact
+ * + min_election_timeout_ms + delay_ms (the margin covers followers that
+ * heard the leader slightly later), or at once if that has passed. Hearing
+ * from a leader of its term, or a role change, cancels it; calling again
+ * while armed changes nothing. If the host was wrong and the leader is
+ * alive, the other followers refuse the pre-vote (the vote guard) and
+ * nothing changes. Returns 0, or RL_EINVAL when this replica is not a
+ * follower that knows a leader. */
+int rl_group_leader_lost(struct rl_group *g, unsigned delay_ms);
+
 /* Acknowledgement levels, as Kafka's acks. */
 enum rl_acks { RL_ACKS_LEADER = 1, RL_ACKS_ALL = -1 };
 

@@ -468,6 +468,28 @@ unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic,
 	return rank_timeout_ms(L, &pref, voters, n_voters);
 }
 
+/* A follower whose leader's broker is down (no transport connection: a
+ * crashed process closes it at once) and that sits alone in the best live
+ * preference rank stands for election as soon as the other survivors'
+ * vote guard opens, rather than after its randomized timeout
+ * (rl_group_leader_lost(); one heartbeat interval of margin). If the
+ * connection only blinked, the leader's next message cancels that, and
+ * followers still hearing the leader refuse the pre-vote anyway. */
+static void leader_lost(struct sd_locality *L, struct sd_partition *sp,
+			const struct loc_part *lp, struct rl_group *g, const int32_t *voters,
+			int n)
+{
+	struct rl_group_status st;
+	struct pl_broker leader;
+	rl_group_get_status(g, &st);
+	if (st.role == RAFT_FOLLOWER && st.leader_id != 0 && st.leader_id <= INT32_MAX &&
+	    pl_topology_find(L->topo, (int32_t)st.leader_id, &leader) && !leader.alive &&
+	    pl_election_first(&lp->pref, L->topo, L->b->id, voters, n) &&
+	    rl_group_leader_lost(g, (unsigned)L->heartbeat_ms) == 0) {
+		sd_part_touch(sp->part);
+	}
+}
+
 /* Re-ranks a hosted replica's election timeout (each tick, after the
  * topology, liveness and the topic's settings were refreshed): an
  * AlterConfigs of leaders.preference, a broker joining, or a voter going
@@ -486,6 +508,7 @@ static void rerank(struct sd_locality *L, struct sd_partition *sp, struct loc_pa
 			voters[n++] = (int32_t)pr[i].id;
 		}
 	}
+	leader_lost(L, sp, lp, g, voters, n);
 	unsigned t = rank_timeout_ms(L, &lp->pref, voters, n);
 	if (t == 0 || t == rl_group_election_timeout(g)) {
 		return;
