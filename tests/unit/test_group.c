@@ -738,6 +738,46 @@ START_TEST(vote_guard_no_disruption)
 }
 END_TEST
 
+/* The host says the leader is gone: the best voter campaigns as soon as
+ * the other survivor's vote guard opens, long before its own timer. */
+START_TEST(leader_lost_campaigns_early)
+{
+	cluster_init(47);
+	c.min_election_ms = 1000;
+	c.election_ms[0] = 1000;
+	c.election_ms[1] = 5000; /* its own timer: [5000, 10000) */
+	c.election_ms[2] = 9000;
+	cluster_start();
+	ck_assert_int_eq(wait_leader(5000), 0);
+	step_ms(300);
+	struct rl_group *g2 = c.nodes[1].g;
+	/* Armed while the leader is alive (a blinking connection): the next
+	 * heartbeat cancels it and nothing happens. */
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), 0);
+	step_ms(3000);
+	ck_assert_int_eq(leader(), 0);
+	ck_assert_uint_eq(rl_group_deadline_ms(g2) > c.now + 1000, true);
+	/* The leader crashes. */
+	struct rl_group_status st;
+	rl_group_get_status(g2, &st);
+	uint64_t term = st.term;
+	stop_node(0);
+	uint64_t contact = st.last_leader_contact_ms;
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), 0);
+	ck_assert_int_eq(rl_group_leader_lost(g2, 5000), 0); /* armed already */
+	ck_assert_uint_le(rl_group_deadline_ms(g2), contact + 1000 + 100);
+	ck_assert_int_eq(wait_leader(3000), 1);
+	/* Elected within the guard, the margin and a few message delays:
+	 * node 2's own timer could not have fired yet. */
+	ck_assert_uint_lt(c.now, contact + 1000 + 100 + 50);
+	ck_assert_uint_eq(term_of(1), term + 1);
+	ck_assert_uint_eq(term_of(2), term + 1);
+	/* A leader (or candidate) cannot be told its leader is lost. */
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), RL_EINVAL);
+	cluster_down();
+}
+END_TEST
+
 /* ---- Catch-up ------------------------------------------------------------
  * A follower behind the leader's Raft window gets the missing log range by
  * streaming transfer and ends byte-identical to the leader, old data
@@ -1427,6 +1467,7 @@ Suite *group_suite(void)
 	tcase_add_test(tc, vote_guard_best_rank_wins);
 	tcase_add_test(tc, vote_guard_keeps_healthy_leader);
 	tcase_add_test(tc, vote_guard_no_disruption);
+	tcase_add_test(tc, leader_lost_campaigns_early);
 	suite_add_tcase(s, tc);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);

@@ -993,12 +993,20 @@ START_TEST(election_timeouts_by_live_rank)
 	ck_assert_int_eq(pl_topology_set_alive(t, 4, false), 0);
 	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v4, 4), 1);
 	ck_assert_int_eq(pl_election_rank_live(&p, t, 5, v4, 4), 0);
+	/* Standing for election first: alone in the best live place. */
+	ck_assert(!pl_election_first(&p, t, 5, v4, 4)); /* 2 shares eu */
+	ck_assert(!pl_election_first(&p, t, 2, v4, 4));
+	ck_assert(!pl_election_first(&p, t, 3, v4, 4));
+	ck_assert(pl_election_first(&p, t, 5, v4 + 1, 3)); /* 4 (us) is down */
+	ck_assert(pl_election_first(&p, t, 2, v3, 3));	    /* 1 (us) is down */
 	/* Voters unknown to the topology are ignored, as are duplicates. */
 	const int32_t vx[] = {99, 2, 2, 3};
 	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, vx, 4), 1);
 	/* No preference, or no voters: rank 0. */
 	p = pref_of("none");
 	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v3, 3), 0);
+	ck_assert(!pl_election_first(&p, t, 3, v3, 3)); /* everyone ties */
+	ck_assert(pl_election_first(&p, t, 3, v3 + 2, 1));
 	ck_assert_int_eq(pl_election_rank_live(NULL, t, 3, v3, 3), 0);
 	p = pref_of("regions:us,eu");
 	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, NULL, 0), 0);
