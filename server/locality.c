@@ -1153,6 +1153,10 @@ int sd_loc_explain(struct sd_broker *b, const char *topic, int32_t partition,
 	sd_json_kv_str(j, "leaders_preference", pref_s);
 	sd_json_kv_int(j, "max_staleness_ms", stale);
 	explain_client(L, client_rack, j);
+	if (g != NULL) {
+		/* This replica's current (re-ranked) election timeout. */
+		sd_json_kv_int(j, "election_timeout_ms", rl_group_election_timeout(g));
+	}
 	if (g == NULL) {
 		sd_json_kv_str(j, "evaluated_by", "none: not hosted here; ask the leader");
 	} else if (st.role == RAFT_LEADER) {
