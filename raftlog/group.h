@@ -69,6 +69,14 @@
  * steps down after an election timeout without a majority's replies). The
  * guard never applies to a leader or a candidate (libraft's own rules).
  *
+ * Early election. A crashed leader's connections close at once, long
+ * before any timer fires. The host may then tell the one voter that should
+ * win (rl_group_leader_lost()) to campaign as soon as the guard has opened
+ * at the other survivors, instead of after its randomized [t, 2t) timeout:
+ * failover then takes about min_election_timeout_ms. It is an ordinary
+ * election, pre-vote first, so it is exactly as safe, and if the leader is
+ * in fact alive the followers that hear it refuse, as above.
+ *
  * Catch-up (streaming range transfer)
  * -----------------------------------
  * Snapshots are metadata: the log is the state. A replica whose log ends
