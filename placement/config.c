@@ -18,8 +18,8 @@ static const struct pl_config_key keys[] = {
     {"leaders.transfer.cool.down.ms", 0, DAY_MS, 30000, "ms",
      "No leadership transfer starts within this time after the last leadership change."},
     {"leaders.election.timeout.step.ms", 0, DAY_MS, 500, "ms",
-     "Election timeout added per preference rank, so that voters in preferred places stand "
-     "for election first."},
+     "Election timeout added per preference rank, counting only the places that still have a "
+     "live voter of the partition, so that the best live place stands for election first."},
 };
 
 static const size_t offsets[] = {

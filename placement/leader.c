@@ -180,10 +180,8 @@ const char *pl_leader_reason_str(enum pl_leader_reason reason)
 	return "unknown";
 }
 
-int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl_topology *t,
-			       int32_t broker_id, int64_t base_ms, int64_t step_ms)
+static int64_t rank_timeout_ms(int rank, int64_t base_ms, int64_t step_ms)
 {
-	int rank = pl_preference_rank(pref, t, broker_id);
 	if (base_ms < 0) {
 		base_ms = 0;
 	}
@@ -194,4 +192,62 @@ int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl
 		return INT64_MAX;
 	}
 	return base_ms + (int64_t)rank * step_ms;
+}
+
+int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl_topology *t,
+			       int32_t broker_id, int64_t base_ms, int64_t step_ms)
+{
+	return rank_timeout_ms(pl_preference_rank(pref, t, broker_id), base_ms, step_ms);
+}
+
+/* True with *rank set if voter id is alive in t and not `self`. */
+static bool other_live_rank(const struct pl_preference *pref, const struct pl_topology *t,
+			    int32_t id, int32_t self, int *rank)
+{
+	struct pl_broker br;
+	if (id == self || !pl_topology_find(t, id, &br) || !br.alive) {
+		return false;
+	}
+	*rank = pl_preference_rank(pref, t, id);
+	return true;
+}
+
+int pl_election_rank_live(const struct pl_preference *pref, const struct pl_topology *t,
+			  int32_t broker_id, const int32_t *voters, int n_voters)
+{
+	int mine = pl_preference_rank(pref, t, broker_id);
+	int rank = 0;
+	for (int i = 0; i < n_voters; i++) {
+		int r, rj;
+		if (!other_live_rank(pref, t, voters[i], broker_id, &r) || r >= mine) {
+			continue;
+		}
+		bool seen = false; /* each better rank counts once */
+		for (int j = 0; j < i && !seen; j++) {
+			seen = other_live_rank(pref, t, voters[j], broker_id, &rj) && rj == r;
+		}
+		rank += !seen;
+	}
+	return rank;
+}
+
+bool pl_election_first(const struct pl_preference *pref, const struct pl_topology *t,
+		       int32_t broker_id, const int32_t *voters, int n_voters)
+{
+	int mine = pl_preference_rank(pref, t, broker_id);
+	for (int i = 0; i < n_voters; i++) {
+		int r;
+		if (other_live_rank(pref, t, voters[i], broker_id, &r) && r <= mine) {
+			return false;
+		}
+	}
+	return true;
+}
+
+int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const struct pl_topology *t,
+				    int32_t broker_id, const int32_t *voters, int n_voters,
+				    int64_t base_ms, int64_t step_ms)
+{
+	return rank_timeout_ms(pl_election_rank_live(pref, t, broker_id, voters, n_voters),
+			       base_ms, step_ms);
 }

@@ -585,6 +585,29 @@ const char *pl_leader_reason_str(enum pl_leader_reason reason);
 int64_t pl_election_timeout_ms(const struct pl_preference *pref, const struct pl_topology *t,
 			       int32_t broker_id, int64_t base_ms, int64_t step_ms);
 
+/* The rank a voter's election timeout uses once liveness is known: the
+ * number of distinct pl_preference_rank() values better than broker_id's
+ * that live voters of the partition (voters[0..n_voters), other than
+ * broker_id; liveness from the topology) hold. So the best place that
+ * still has a live voter gets rank 0: when the preferred region is down,
+ * the next preferred one times out first, after the base timeout rather
+ * than base + step. Under "none" every voter gets 0. */
+int pl_election_rank_live(const struct pl_preference *pref, const struct pl_topology *t,
+			  int32_t broker_id, const int32_t *voters, int n_voters);
+
+/* True when broker_id is alone in the best place that has a live voter:
+ * live rank 0 and no other live voter of voters[0..n_voters) shares its
+ * preference rank. Such a voter may stand for election as soon as it
+ * learns the leader is gone, without racing a peer of equal rank. */
+bool pl_election_first(const struct pl_preference *pref, const struct pl_topology *t,
+		       int32_t broker_id, const int32_t *voters, int n_voters);
+
+/* pl_election_timeout_ms() with the live rank above:
+ * base_ms + pl_election_rank_live() * step_ms, saturating. */
+int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const struct pl_topology *t,
+				    int32_t broker_id, const int32_t *voters, int n_voters,
+				    int64_t base_ms, int64_t step_ms);
+
 /* ------------------------------------------------------------------------ */
 /* Leader pinning state of one partition                                     */
 /* ------------------------------------------------------------------------ */

@@ -27,6 +27,7 @@ void rl_group_config_default(struct rl_group_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->election_timeout_ms = 1000;
+	cfg->min_election_timeout_ms = 0; /* election_timeout_ms */
 	cfg->heartbeat_timeout_ms = 100;
 	cfg->pre_vote = true;
 	cfg->max_inflight_entries = 64;
@@ -70,6 +71,7 @@ static void notify_role(struct rl_group *g)
 	       (unsigned long long)g->cfg.group_id,
 	       (unsigned long long)raft_current_term(&g->raft), raft_state_name(old),
 	       raft_state_name(role));
+	g->campaign_at_ms = 0;
 	if (old == RAFT_LEADER) {
 		rl__group_step_down(g);
 	}
@@ -295,9 +297,12 @@ err_after_visit:
 int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out)
 {
+	unsigned guard_ms = cfg->min_election_timeout_ms != 0 ? cfg->min_election_timeout_ms
+							     : cfg->election_timeout_ms;
 	if (cfg->catchup_window_bytes == 0 ||
 	    cfg->catchup_window_bytes > RL_CATCHUP_WINDOW_BYTES_LIMIT ||
-	    cfg->catchup_timeout_ms == 0) {
+	    cfg->catchup_timeout_ms == 0 || cfg->heartbeat_timeout_ms == 0 ||
+	    cfg->heartbeat_timeout_ms >= guard_ms || cfg->election_timeout_ms < guard_ms) {
 		return RL_EINVAL;
 	}
 	struct rl_group *g = sl_calloc(1, sizeof(*g));
@@ -306,6 +311,7 @@ int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 	}
 	g->log = log;
 	g->cfg = *cfg;
+	g->cfg.min_election_timeout_ms = guard_ms;
 	g->env = env;
 	g->now_ms = now_ms;
 	g->role = RAFT_FOLLOWER;
@@ -383,8 +389,54 @@ uint64_t rl_group_deadline_ms(const struct rl_group *g)
 	if (g->transfer_target != 0 && g->transfer_deadline_ms < t) {
 		t = g->transfer_deadline_ms;
 	}
+	if (g->campaign_at_ms != 0 && g->campaign_at_ms < t) {
+		t = g->campaign_at_ms;
+	}
 	t = SL_MIN(t, rl__rx_deadline(g));
 	return SL_MIN(t, rl__tx_deadline(g));
+}
+
+/* Starts the election rl_group_leader_lost() armed. libraft 0.22.1 has no
+ * event that makes a follower campaign now (TimeoutNow must come from the
+ * current leader), but a timeout of at most half the time its election
+ * timer has run expires that timer whatever the random draw
+ * (raft_set_election_timeout() redraws from [t, 2t) counted from the
+ * timer's start); RAFT_TIMEOUT then starts the pre-vote, and the
+ * configured timeout is restored (redrawing the candidate's timer). The
+ * timer restarts when this replica grants a vote: then an election is
+ * under way already and nothing is forced. */
+static void campaign(struct rl_group *g)
+{
+	uint64_t start = (uint64_t)g->raft.election_timer_start;
+	if (!rl__group_leader_silent(g) || g->now_ms < start + g->cfg.min_election_timeout_ms) {
+		return;
+	}
+	SL_LOG(SL_LOG_INFO,
+	       "group=%llu term=%llu event=early_election leader=%llu silent_ms=%llu",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft),
+	       (unsigned long long)g->raft.follower_state.current_leader.id,
+	       (unsigned long long)(g->now_ms - g->last_leader_contact_ms));
+	uint64_t half = (g->now_ms - start) / 2;
+	raft_set_election_timeout(&g->raft, (unsigned)SL_MIN(half, (uint64_t)UINT32_MAX));
+	struct raft_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = RAFT_TIMEOUT;
+	step_and_after(g, &ev);
+	raft_set_election_timeout(&g->raft, g->cfg.election_timeout_ms);
+}
+
+int rl_group_leader_lost(struct rl_group *g, unsigned delay_ms)
+{
+	if (g->failed || g->closing || raft_state(&g->raft) != RAFT_FOLLOWER ||
+	    g->raft.follower_state.current_leader.id == 0) {
+		return RL_EINVAL;
+	}
+	if (g->campaign_at_ms == 0) {
+		uint64_t at = g->last_leader_contact_ms + g->cfg.min_election_timeout_ms + delay_ms;
+		g->campaign_at_ms = SL_MAX(at, g->now_ms);
+	}
+	return 0;
 }
 
 void rl_group_tick(struct rl_group *g, uint64_t now_ms)
@@ -400,6 +452,13 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 	if (g->failed || g->closing) {
 		return;
 	}
+	if (g->campaign_at_ms != 0 && g->now_ms >= g->campaign_at_ms) {
+		g->campaign_at_ms = 0;
+		campaign(g);
+		if (g->failed || g->closing) {
+			return;
+		}
+	}
 	if (g->now_ms >= raft_timeout(&g->raft)) {
 		struct raft_event ev;
 		memset(&ev, 0, sizeof(ev));
@@ -408,6 +467,29 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 	} else {
 		rl__group_after(g);
 	}
+}
+
+int rl_group_set_election_timeout(struct rl_group *g, unsigned ms)
+{
+	SL_ASSERT(!g->stepping);
+	if (ms < g->cfg.min_election_timeout_ms) {
+		return RL_EINVAL;
+	}
+	if (ms == g->cfg.election_timeout_ms) {
+		return 0; /* a redraw would only reshuffle the current timer */
+	}
+	SL_LOG(SL_LOG_INFO,
+	       "group=%llu term=%llu event=election_timeout_changed from_ms=%u to_ms=%u",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft), g->cfg.election_timeout_ms, ms);
+	g->cfg.election_timeout_ms = ms;
+	raft_set_election_timeout(&g->raft, ms);
+	return 0;
+}
+
+unsigned rl_group_election_timeout(const struct rl_group *g)
+{
+	return g->cfg.election_timeout_ms;
 }
 
 void rl__group_step_persisted(struct rl_group *g, uint64_t index)

@@ -50,6 +50,50 @@
  * - Memory: messages handed to env->send() and their entry bytes are
  *   borrowed for the duration of the call only.
  *
+ * Elections: the vote guard
+ * -------------------------
+ * Hosts give voters different election timeouts (leader-preference ranks:
+ * the best-placed voter times out first) so that an election after a leader
+ * failure lands in the best place. libraft 0.22.1 defeats that on its own:
+ * a follower that still knows a current leader refuses every (pre-)vote
+ * without the disrupt_leader flag until ITS OWN randomized election timer
+ * fires and clears the leader. So the voter with the shortest timeout asks
+ * first and is refused, and when every survivor is needed for a majority
+ * the voter that times out last wins.
+ *
+ * The driver therefore applies the rule of the Raft thesis (section 4.2.3)
+ * itself: a follower refuses a RequestVote (pre-vote or real) only "within
+ * the minimum election timeout of hearing from a current leader". When a
+ * follower that knows a leader receives a RequestVote and has not heard
+ * from a leader of its current term (an AppendEntries or InstallSnapshot
+ * whose term is at least its own) for min_election_timeout_ms, the shortest
+ * timeout any voter may use, the message is stepped with disrupt_leader
+ * set, which in libraft 0.22.1 only skips that "has a leader" refusal.
+ *
+ * Why this is safe. Election safety (at most one leader per term) and
+ * leader completeness rest on the persisted term and vote (one vote per
+ * term, durable before the reply leaves: see durability above), on
+ * majorities, and on the log comparison in libraft's electionVote(); all of
+ * them still apply to every vote, flag or not. The "has a leader" refusal
+ * is a liveness device: it stops a removed or partitioned server, whose own
+ * timer fired, from deposing a leader that is still in touch with the
+ * group. That protection is kept: a healthy leader sends every follower an
+ * AppendEntries at least every heartbeat_timeout_ms, which must be shorter
+ * than min_election_timeout_ms, so a follower in touch with it refuses
+ * (pre-)votes as before, and a candidate can win only with a majority that
+ * has not heard from the leader for min_election_timeout_ms. A leader that
+ * has lost such a majority is about to step down anyway (libraft's leader
+ * steps down after an election timeout without a majority's replies). The
+ * guard never applies to a leader or a candidate (libraft's own rules).
+ *
+ * Early election. A crashed leader's connections close at once, long
+ * before any timer fires. The host may then tell the one voter that should
+ * win (rl_group_leader_lost()) to campaign as soon as the guard has opened
+ * at the other survivors, instead of after its randomized [t, 2t) timeout:
+ * failover then takes about min_election_timeout_ms. It is an ordinary
+ * election, pre-vote first, so it is exactly as safe, and if the leader is
+ * in fact alive the followers that hear it refuse, as above.
+ *
  * Catch-up (streaming range transfer)
  * -----------------------------------
  * Snapshots are metadata: the log is the state. A replica whose log ends
@@ -181,7 +225,13 @@ struct rl_group_env {
 struct rl_group_config {
 	uint64_t server_id;          /* this replica's Raft id (the broker id) */
 	uint64_t group_id;           /* host's identifier, for logs only */
+	/* This replica's election timeout (libraft draws each timeout from
+	 * [t, 2t)); rl_group_set_election_timeout() changes it later. */
 	unsigned election_timeout_ms;
+	/* The shortest election timeout any voter of the group may use (the
+	 * vote guard, see "Elections" above); 0: election_timeout_ms. Must
+	 * exceed heartbeat_timeout_ms. */
+	unsigned min_election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
 	bool pre_vote;
 	unsigned max_inflight_entries;
@@ -204,7 +254,7 @@ struct rl_group_config {
 	unsigned catchup_timeout_ms;
 };
 
-/* Defaults: election 1000 ms, heartbeat 100 ms, pre-vote on, 64 in-flight
+/* Defaults: election 1000 ms (minimum: the same), heartbeat 100 ms, pre-vote on, 64 in-flight
  * entries, transfer timeout 2000 ms, snapshot every 4096 entries keeping
  * 1024, catch-up windows of 1 MiB with a 1000 ms timeout. */
 void rl_group_config_default(struct rl_group_config *cfg);
@@ -279,6 +329,31 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms);
 
 /* Absolute time at which rl_group_tick() must next be called. */
 uint64_t rl_group_deadline_ms(const struct rl_group *g);
+
+/* Changes this replica's election timeout at run time (leader-preference
+ * ranks moved), between steps. An unchanged value changes nothing; a new
+ * one redraws the current timer from [ms, 2 ms) counted from its start
+ * (libraft's raft_set_election_timeout()), so rl_group_deadline_ms() may
+ * move earlier: the host re-arms its timer. Returns 0, or RL_EINVAL when ms
+ * is below the group's min_election_timeout_ms (the vote guard assumes no
+ * voter times out sooner). */
+int rl_group_set_election_timeout(struct rl_group *g, unsigned ms);
+unsigned rl_group_election_timeout(const struct rl_group *g);
+
+/* The host learned that this follower's current leader is gone (the
+ * connection to its broker closed) and that this replica should stand for
+ * election first (it is alone in the best live preference rank). Instead
+ * of waiting for its own randomized timer, the follower then starts an
+ * election (pre-vote first, as always) as soon as the vote guard opens at
+ * the voters that lost the leader when it did: at its last leader contact
+ * + min_election_timeout_ms + delay_ms (the margin covers followers that
+ * heard the leader slightly later), or at once if that has passed. Hearing
+ * from a leader of its term, or a role change, cancels it; calling again
+ * while armed changes nothing. If the host was wrong and the leader is
+ * alive, the other followers refuse the pre-vote (the vote guard) and
+ * nothing changes. Returns 0, or RL_EINVAL when this replica is not a
+ * follower that knows a leader. */
+int rl_group_leader_lost(struct rl_group *g, unsigned delay_ms);
 
 /* Acknowledgement levels, as Kafka's acks. */
 enum rl_acks { RL_ACKS_LEADER = 1, RL_ACKS_ALL = -1 };

@@ -200,6 +200,7 @@ struct rl_group {
 
 	/* Followers: contact tracking. */
 	uint64_t last_leader_contact_ms;
+	uint64_t campaign_at_ms;   /* rl_group_leader_lost(): 0 when not armed */
 	struct rl__contact *contacts;
 	unsigned n_contacts;
 
@@ -249,6 +250,9 @@ void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, stru
 void rl__group_free_message(struct raft_message *msg);
 void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg);
 uint64_t rl__group_contact_of(const struct rl_group *g, uint64_t id);
+/* True while this replica is a follower that names a leader it has not
+ * heard from (in its term) for the group's minimum election timeout. */
+bool rl__group_leader_silent(const struct rl_group *g);
 
 /* group_leader.c: submissions, commit, transfer, membership */
 void rl__group_fail_submits(struct rl_group *g, int status);

@@ -283,11 +283,42 @@ static int strip_snapshotted(struct rl_group *g, struct raft_append_entries *ae)
 	return 0;
 }
 
+bool rl__group_leader_silent(const struct rl_group *g)
+{
+	return g->raft.state == RAFT_FOLLOWER &&
+	       g->raft.follower_state.current_leader.id != 0 &&
+	       (g->last_leader_contact_ms == 0 ||
+		g->now_ms >= g->last_leader_contact_ms + g->cfg.min_election_timeout_ms);
+}
+
+/* The vote guard (group.h, "Elections"): a follower that knows a leader
+ * but has not heard from one of its term for the group's minimum election
+ * timeout treats that leader as gone, so libraft weighs the vote (term, vote
+ * already cast, logs) instead of refusing it until this replica's own,
+ * possibly much longer, timer fires. Leaders and candidates keep libraft's
+ * rules. */
+static void vote_guard(struct rl_group *g, struct raft_message *msg)
+{
+	if (msg->request_vote.disrupt_leader || !rl__group_leader_silent(g)) {
+		return;
+	}
+	msg->request_vote.disrupt_leader = true;
+	SL_LOG(SL_LOG_DEBUG,
+	       "group=%llu term=%llu from=%llu event=vote_guard_open pre_vote=%d leader=%llu",
+	       (unsigned long long)g->cfg.group_id,
+	       (unsigned long long)raft_current_term(&g->raft), (unsigned long long)msg->server_id,
+	       (int)msg->request_vote.pre_vote,
+	       (unsigned long long)g->raft.follower_state.current_leader.id);
+}
+
 int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, struct rl__recv *recv)
 {
 	memset(recv, 0, sizeof(*recv));
 	if (msg->server_address == NULL) {
 		msg->server_address = "";
+	}
+	if (msg->type == RAFT_REQUEST_VOTE) {
+		vote_guard(g, msg);
 	}
 	if (msg->type == RAFT_INSTALL_SNAPSHOT && g->raft.snapshot.installing) {
 		return RL_EBUSY; /* libraft 0.22.1 would leak it */
@@ -335,11 +366,11 @@ void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, stru
  * from its real leader serving reads beyond the staleness bound. */
 void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg)
 {
-	raft_term term = msg->type == RAFT_APPEND_ENTRIES    ? msg->append_entries.term
-			 : msg->type == RAFT_INSTALL_SNAPSHOT ? msg->install_snapshot.term
-							      : 0;
-	if (term != 0 && term >= raft_current_term(&g->raft)) {
+	uint64_t term = raft_current_term(&g->raft);
+	if ((msg->type == RAFT_APPEND_ENTRIES && msg->append_entries.term >= term) ||
+	    (msg->type == RAFT_INSTALL_SNAPSHOT && msg->install_snapshot.term >= term)) {
 		g->last_leader_contact_ms = g->now_ms;
+		g->campaign_at_ms = 0; /* a leader is alive: no early election */
 	}
 	for (unsigned i = 0; i < g->n_contacts; i++) {
 		if (g->contacts[i].id == msg->server_id) {

@@ -147,7 +147,8 @@ int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, 
 		.voters = bootstrap ? voters : NULL,
 		.n_voters = bootstrap ? (unsigned)l->n_replicas : 0,
 		/* Voters in preferred places time out first (leader pinning). */
-		.election_timeout_ms = sd_loc_election_timeout_ms(b, l->topic),
+		.election_timeout_ms =
+		    sd_loc_election_timeout_ms(b, l->topic, l->replicas, l->n_replicas),
 	};
 	char err[256] = "";
 	int rv = sd_pm_open_partition(b->pm, &o, &sp->part, err, sizeof(err));
@@ -359,6 +360,9 @@ static int start_pm(struct sd_broker *b)
 	pc.segment_bytes_max = (uint64_t)sd_config_int(b->cfg, "log.segment.bytes");
 	pc.batch_bytes_max = (uint32_t)sd_config_int(b->cfg, "message.max.bytes");
 	pc.group.election_timeout_ms = (unsigned)sd_config_int(b->cfg, "raft.election.timeout.ms");
+	/* Rank timeouts only add to the base: no voter times out sooner (the
+	 * groups' vote guard, raftlog/group.h). */
+	pc.group.min_election_timeout_ms = pc.group.election_timeout_ms;
 	pc.group.heartbeat_timeout_ms =
 		(unsigned)sd_config_int(b->cfg, "raft.heartbeat.interval.ms");
 	pc.group.snapshot_threshold =

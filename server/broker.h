@@ -260,10 +260,14 @@ const struct pl_topology *sd_loc_topology(struct sd_broker *b);
 void sd_loc_topic_settings(struct sd_broker *b, const char *topic, struct pl_preference *pref,
 			   int64_t *max_staleness_ms);
 
-/* The election timeout a new replica of topic on this broker should use:
- * pl_election_timeout_ms() with raft.election.timeout.ms as base, or 0 (the
- * template's) when the topology does not know this broker yet. */
-unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic);
+/* The election timeout a new replica of topic on this broker should use,
+ * given the partition's voters: pl_election_timeout_live_ms() with
+ * raft.election.timeout.ms as base (ranks among live voters), or 0 (the
+ * template's) when the topology does not know this broker yet. The
+ * locality tick re-ranks hosted replicas later (preference, topology or
+ * liveness changes) through rl_group_set_election_timeout(). */
+unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic,
+				    const int32_t *voters, int n_voters);
 
 /* A hosted partition's high watermark or role changed (called from
  * sd_kh_fetch_wake()): notes leadership changes, schedules commit notices on

@@ -303,7 +303,8 @@ static const struct sd_config_key keys[] = {
     /* Raft. */
     K_DUR("raft.election.timeout.ms", 100, 60000, "1000",
 	  "Base Raft election timeout; libraft draws each timeout from [t, 2t). Voters outside "
-	  "the preferred places add leaders.election.timeout.step.ms per rank."),
+	  "the preferred places add leaders.election.timeout.step.ms per rank. A follower "
+	  "refuses votes while it has heard from its leader within this time."),
     K_DUR("raft.heartbeat.interval.ms", 10, 10000, "100",
 	  "Interval of leader heartbeats; must be below raft.election.timeout.ms."),
     K_INT("raft.snapshot.interval.entries", 1, INT32_MAX, "10000", "entries",
@@ -400,8 +401,9 @@ static const struct sd_config_key keys[] = {
      .max = DAY_MS,
      .default_value = "500",
      .unit = "ms",
-     .description = "Election timeout added per preference rank, so that voters in preferred "
-		    "places stand for election first."},
+     .description = "Election timeout added per preference rank, counting only the places that "
+		    "still have a live voter of the partition, so that the best live place stands "
+		    "for election first."},
 
     /* Limits. */
     K_BYTES("socket.request.max.bytes", 1024, GIB, "104857600", "bytes",

@@ -16,6 +16,17 @@
  * pl_follower_read_decide(). The simulator (tests/sim) runs the same pure
  * pieces on every simulated broker.
  *
+ * Election-timeout ranks. Every hosted replica, leader or not, gets
+ * raft.election.timeout.ms + live rank * leaders.election.timeout.step.ms,
+ * the live rank counting only the better-ranked places that still have a
+ * live voter of the partition (pl_election_timeout_live_ms()). It is
+ * computed when the partition opens and again on every tick, so an
+ * AlterConfigs of leaders.preference, a new broker, or a voter going down
+ * or coming back re-ranks running groups (rl_group_set_election_timeout(),
+ * which ignores unchanged values). When the preferred region dies, the
+ * next preferred one thus times out after the base timeout, first, and
+ * the groups' vote guard lets it win at once.
+ *
  * Commit notices. libraft 0.22.1 tells followers a new commit index only in
  * its next AppendEntries: with the next entries, or the next heartbeat
  * (raft.heartbeat.interval.ms later) when the log is idle; it has no event
@@ -51,6 +62,8 @@
 #define LOC_PROGRESS_MAX (SD_CTL_REPLICAS_MAX * 2)
 /* Ignore visibility samples outside [0, this] (producer clocks). */
 #define LOC_VISIBILITY_MAX_MS (3600 * 1000)
+/* Largest rank election timeout handed to a group (an hour). */
+#define LOC_ELECTION_TIMEOUT_MAX_MS (3600 * 1000)
 
 /* What the broker remembers about one replica of a partition for commit
  * notices. */
@@ -411,7 +424,25 @@ static void note_role(struct sd_locality *L, struct loc_part *lp, const struct r
 	}
 }
 
-unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic)
+/* The election timeout of this broker's replica among voters under pref:
+ * pl_election_timeout_live_ms() over the current topology and liveness, or
+ * 0 when the topology does not know this broker yet (the template's base
+ * applies then). */
+static unsigned rank_timeout_ms(struct sd_locality *L, const struct pl_preference *pref,
+				const int32_t *voters, int n_voters)
+{
+	struct pl_broker self;
+	if (!pl_topology_find(L->topo, L->b->id, &self)) {
+		return 0;
+	}
+	int64_t t = pl_election_timeout_live_ms(pref, L->topo, L->b->id, voters, n_voters,
+						L->election_base_ms,
+						L->pcfg.election_timeout_step_ms);
+	return t > 0 && t <= LOC_ELECTION_TIMEOUT_MAX_MS ? (unsigned)t : 0;
+}
+
+unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic,
+				    const int32_t *voters, int n_voters)
 {
 	struct sd_locality *L = loc_of(b);
 	if (L->election_base_ms == 0) {
@@ -419,16 +450,64 @@ unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic)
 		L->election_base_ms = sd_config_int(b->cfg, "raft.election.timeout.ms");
 	}
 	topo_refresh(L);
-	struct pl_broker self;
-	if (!pl_topology_find(L->topo, b->id, &self)) {
-		return 0;
-	}
 	struct pl_preference pref;
 	int64_t stale;
 	sd_loc_topic_settings(b, topic, &pref, &stale);
-	int64_t t = pl_election_timeout_ms(&pref, L->topo, b->id, L->election_base_ms,
-					   L->pcfg.election_timeout_step_ms);
-	return t > 0 && t <= 3600 * 1000 ? (unsigned)t : 0;
+	return rank_timeout_ms(L, &pref, voters, n_voters);
+}
+
+/* A follower whose leader's broker is down (no transport connection: a
+ * crashed process closes it at once) and that sits alone in the best live
+ * preference rank stands for election as soon as the other survivors'
+ * vote guard opens, rather than after its randomized timeout
+ * (rl_group_leader_lost(); one heartbeat interval of margin). If the
+ * connection only blinked, the leader's next message cancels that, and
+ * followers still hearing the leader refuse the pre-vote anyway. */
+static void leader_lost(struct sd_locality *L, struct sd_partition *sp,
+			const struct loc_part *lp, struct rl_group *g, const int32_t *voters,
+			int n)
+{
+	struct rl_group_status st;
+	struct pl_broker leader;
+	rl_group_get_status(g, &st);
+	if (st.role == RAFT_FOLLOWER && st.leader_id != 0 && st.leader_id <= INT32_MAX &&
+	    pl_topology_find(L->topo, (int32_t)st.leader_id, &leader) && !leader.alive &&
+	    pl_election_first(&lp->pref, L->topo, L->b->id, voters, n) &&
+	    rl_group_leader_lost(g, (unsigned)L->heartbeat_ms) == 0) {
+		sd_part_touch(sp->part);
+	}
+}
+
+/* Re-ranks a hosted replica's election timeout (each tick, after the
+ * topology, liveness and the topic's settings were refreshed): an
+ * AlterConfigs of leaders.preference, a broker joining, or a voter going
+ * down or coming back moves the ranks. The group ignores an unchanged
+ * value; a changed one redraws its timer, so the partition's timer is
+ * re-armed. */
+static void rerank(struct sd_locality *L, struct sd_partition *sp, struct loc_part *lp)
+{
+	struct rl_group *g = sd_part_group(sp->part);
+	struct rl_group_progress pr[LOC_PROGRESS_MAX];
+	int32_t voters[LOC_PROGRESS_MAX];
+	int n = 0;
+	unsigned m = rl_group_progress(g, pr, LOC_PROGRESS_MAX);
+	for (unsigned i = 0; i < m && i < LOC_PROGRESS_MAX; i++) {
+		if (pr[i].role == RAFT_VOTER) {
+			voters[n++] = (int32_t)pr[i].id;
+		}
+	}
+	leader_lost(L, sp, lp, g, voters, n);
+	unsigned t = rank_timeout_ms(L, &lp->pref, voters, n);
+	if (t == 0 || t == rl_group_election_timeout(g)) {
+		return;
+	}
+	int rv = rl_group_set_election_timeout(g, t); /* the group logs the change */
+	if (rv != 0) {
+		SL_LOG(SL_LOG_WARN, "partition=%s/%d event=election_rerank_refused ms=%u err=%s",
+		       sp->topic, sp->index, t, rl_err_name(rv));
+		return;
+	}
+	sd_part_touch(sp->part);
 }
 
 /* ---- Leader pinning ---------------------------------------------------------- */
@@ -520,6 +599,9 @@ static void pin_one(struct sd_part *p, void *arg)
 	if (lp != NULL) {
 		lp->seen = true;
 		eval_part(L, sp, lp, true);
+		if (!L->stopping) {
+			rerank(L, sp, lp);
+		}
 	}
 }
 
@@ -1004,6 +1086,10 @@ int sd_loc_explain(struct sd_broker *b, const char *topic, int32_t partition,
 	sd_json_kv_str(j, "leaders_preference", pref_s);
 	sd_json_kv_int(j, "max_staleness_ms", stale);
 	explain_client(L, client_rack, j);
+	if (g != NULL) {
+		/* This replica's current (re-ranked) election timeout. */
+		sd_json_kv_int(j, "election_timeout_ms", rl_group_election_timeout(g));
+	}
 	if (g == NULL) {
 		sd_json_kv_str(j, "evaluated_by", "none: not hosted here; ask the leader");
 	} else if (st.role == RAFT_LEADER) {

@@ -13,7 +13,12 @@ KafkaAdminClient; then:
   3. SIGKILL of the r1 broker: leaders move to r2 and acks=all produces are
      accepted again (seconds measured);
   4. the r1 broker restarts: leaders return to r1 after the cool-down;
-  5. everything produced, including during the failover, reads back.
+  5. an AlterConfigs sets leaders.preference=regions:r3,r2 on the running
+     topic: leaders move to r3 and every replica's election timeout is
+     re-ranked (base + rank * step, /v1/explain); SIGKILL of the r3 broker
+     then moves leaders to r2 (the next preference now, not r1), and its
+     restart returns them to r3;
+  6. everything produced, including during the failovers, reads back.
 Between 2 and 3 a visibility probe tails partition 0 from r2 (served by the
 r2 follower) while acks=all records are produced one by one, measuring
 produce acknowledgement -> arrival at that consumer (LOCALITY_PROBE_LEADER=1
@@ -208,6 +213,53 @@ def create_topic(c):
                                       topic_configs={"leaders.preference": "regions:r1,r2"})])
     finally:
         admin.close()
+
+
+def alter_preference(c, ids, pref):
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=c.bootstrap(ids), client_id="locality-alter",
+                             request_timeout_ms=15000)
+    try:
+        res = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC,
+                                                  configs={"leaders.preference": pref})])
+    finally:
+        admin.close()
+    for r in getattr(res, "resources", []):
+        if r[0] != 0:
+            raise RuntimeError("AlterConfigs failed: %r" % (r,))
+
+
+def setting(name, default):
+    for kv in SETS:
+        k, _, v = kv.partition("=")
+        if k == name:
+            return int(v)
+    return default
+
+
+def election_timeouts(c, ids):
+    """{(broker, partition): election_timeout_ms} from /v1/explain."""
+    out = {}
+    for i in ids:
+        for p in range(PARTITIONS):
+            try:
+                ex = json.loads(http_get(c.b[i]["admin"],
+                                         "/v1/explain?topic=%s&partition=%d" % (TOPIC, p)))
+            except (OSError, ValueError):
+                return {}
+            if "election_timeout_ms" in ex:
+                out[(i, p)] = ex["election_timeout_ms"]
+    return out
+
+
+def ranked(c, order):
+    """True when every replica's election timeout follows the preference
+    order (broker ids, best first): base + rank * step."""
+    base = setting("raft.election.timeout.ms", 1000)
+    step = setting("leaders.election.timeout.step.ms", 500)
+    got = election_timeouts(c, order)
+    want = {(b, p): base + k * step for k, b in enumerate(order) for p in range(PARTITIONS)}
+    return got == want
 
 
 def produce(c, ids, records, tag):
@@ -431,10 +483,31 @@ def run(c):
     log("failback: leaders in r1 %.2fs after restart" % t_failback)
     want = {p: len(expected[p]) for p in range(PARTITIONS)}
     wait_for("replicas caught up again", lambda: hwms_equal(c, (1, 2, 3), want), 20)
+    wait_for("election timeouts ranked r1, r2, r3", lambda: ranked(c, (1, 2, 3)), 10, 0.2)
+
+    # The preference changes on the running topic: leaders and election
+    # timeouts follow it.
+    alter_preference(c, (1, 2, 3), "regions:r3,r2")
+    wait_for("election timeouts re-ranked r3, r2, r1", lambda: ranked(c, (3, 2, 1)), 10, 0.2)
+    wait_for("leaders in r3", lambda: all_led_by(c, 2, 3), 45, 0.2)
+    t_kill = time.monotonic()
+    c.kill(3)
+    wait_for("leaders in r2 (next preferred)", lambda: all_led_by(c, 2, 2), 20, 0.1)
+    more = {p: values("c", p, 20) for p in range(PARTITIONS)}
+    produce(c, (1, 2), more, "c")
+    t_writes2 = time.monotonic() - t_kill
+    log("failover after re-rank: writes accepted in r2 after %.2fs" % t_writes2)
+    for p in range(PARTITIONS):
+        expected[p] += more[p]
+    c.start(3)
+    wait_for("leaders back in r3", lambda: all_led_by(c, 2, 3), 45, 0.2)
+    want = {p: len(expected[p]) for p in range(PARTITIONS)}
+    wait_for("replicas caught up at the end", lambda: hwms_equal(c, (1, 2, 3), want), 20)
     check_reads(c, expected)
     figure("failover_leaders_moved_s", t_moved, "s")
     figure("failover_to_preferred_s", t_writes, "s")
     figure("failback_after_restart_s", t_failback, "s")
+    figure("failover_after_rerank_s", t_writes2, "s")
     figure("total_s", time.monotonic() - t0, "s")
 
 

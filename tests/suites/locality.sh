@@ -4,7 +4,10 @@
 # consumers with client.rack in every region (byte-exact reads served
 # in-region), SIGKILL of the pinned region's broker (leaders move to r2,
 # writes accepted) and its restart (leaders return to r1 after the
-# cool-down). Needs kcat and python3 with kafka-python. $1 is the build
+# cool-down), then an AlterConfigs to regions:r3,r2 (election timeouts
+# re-ranked on every replica, leaders move to r3) and SIGKILL of the r3
+# broker (leaders move to r2, the new next preference) and its restart.
+# Needs kcat and python3 with kafka-python. $1 is the build
 # directory. The Python driver stops its brokers itself; the trap kills the
 # pids it recorded only if the driver died first.
 set -eu

@@ -79,6 +79,13 @@ static struct {
 	uint32_t window_bytes;
 	uint64_t segment_bytes;
 	unsigned retain_pct; /* sim: chance of a retention pass per fault draw */
+	/* Election timeouts of the next opened nodes (0: the default), and
+	 * the groups' min_election_timeout_ms (0: their own timeout). */
+	unsigned election_ms[NMAX];
+	unsigned min_election_ms;
+	/* The last RequestVoteResult each node sent each other node:
+	 * 0 none, 1 refused, 2 granted. */
+	int vote_reply[NMAX + 1][NMAX + 1];
 	struct rl_group_env env;
 } c;
 
@@ -98,6 +105,9 @@ static struct node *node_of(struct rl_group *g)
 static void env_send(struct rl_group *g, const struct raft_message *msg)
 {
 	struct node *from = node_of(g);
+	if (msg->type == RAFT_REQUEST_VOTE_RESULT) {
+		c.vote_reply[from->id][msg->server_id] = msg->request_vote_result.vote_granted ? 2 : 1;
+	}
 	if (c.nq == MAXQ || (c.drop_pct > 0 && rnd() % 100 < c.drop_pct) ||
 	    (c.drop_timeout_now && msg->type == RAFT_TIMEOUT_NOW)) {
 		return;
@@ -283,6 +293,10 @@ static void open_node(int i, bool bootstrap)
 	gc.snapshot_trailing = c.snap_trailing;
 	gc.catchup_window_bytes = c.window_bytes;
 	gc.catchup_timeout_ms = 500;
+	if (c.election_ms[i] != 0) {
+		gc.election_timeout_ms = c.election_ms[i];
+	}
+	gc.min_election_timeout_ms = c.min_election_ms;
 	ck_assert_int_eq(rl_group_open(n->log, &gc, &c.env, c.now, &n->g), 0);
 	rl_group_set_data(n->g, n);
 	n->up = true;
@@ -564,6 +578,177 @@ START_TEST(failover_keeps_acknowledged)
 }
 END_TEST
 
+
+/* ---- Elections: the vote guard --------------------------------------------
+ * Voters ranked by election timeout (leader pinning): after the leader dies
+ * the voter that times out first wins, although the others still know the
+ * dead leader; a follower that still hears a healthy leader refuses. */
+
+static uint64_t term_of(int i)
+{
+	struct rl_group_status st;
+	rl_group_get_status(c.nodes[i].g, &st);
+	return st.term;
+}
+
+START_TEST(vote_guard_best_rank_wins)
+{
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		cluster_init(seed);
+		c.min_election_ms = 1000;
+		c.election_ms[0] = 1000; /* [1000, 2000): wins the first election */
+		c.election_ms[1] = 2000; /* [2000, 4000): the best survivor */
+		c.election_ms[2] = 4000; /* [4000, 8000) */
+		cluster_start();
+		ck_assert_int_eq(wait_leader(5000), 0);
+		step_ms(300);
+		uint64_t term = term_of(1);
+		ck_assert_uint_eq(term_of(2), term);
+		stop_node(0);
+		/* Node 2 times out first and asks node 3, which still knows the
+		 * dead leader: libraft alone would refuse until node 3's own
+		 * (longer) timer fired, and node 3 would win. */
+		ck_assert_int_eq(wait_leader(8000), 1);
+		ck_assert_uint_eq(term_of(1), term + 1);
+		ck_assert_uint_eq(term_of(2), term + 1);
+		cluster_down();
+	}
+}
+END_TEST
+
+/* Feeds node `to` a RequestVote from node `from` whose log is as new as
+ * any, and returns its answer (1 refused, 2 granted). */
+static int ask_vote(int to, int from, bool pre_vote)
+{
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_REQUEST_VOTE;
+	m.server_id = c.nodes[from].id;
+	m.request_vote.version = 2;
+	m.request_vote.term = term_of(to) + 1;
+	m.request_vote.candidate_id = c.nodes[from].id;
+	m.request_vote.last_log_index = 1u << 30;
+	m.request_vote.last_log_term = term_of(to);
+	m.request_vote.pre_vote = pre_vote;
+	c.vote_reply[c.nodes[to].id][c.nodes[from].id] = 0;
+	rl_group_receive(c.nodes[to].g, &m, c.now);
+	run_writers();
+	return c.vote_reply[c.nodes[to].id][c.nodes[from].id];
+}
+
+START_TEST(vote_guard_keeps_healthy_leader)
+{
+	cluster_init(41);
+	c.min_election_ms = 1000;
+	cluster_start();
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	int f = (l + 1) % N, x = (l + 2) % N;
+	struct rl_group *fg = c.nodes[f].g;
+	step_ms(500);
+	/* The follower hears the leader: it refuses pre-votes and votes. */
+	uint64_t term = term_of(f);
+	ck_assert_int_eq(ask_vote(f, x, true), 1);
+	ck_assert_int_eq(ask_vote(f, x, false), 1);
+	ck_assert_uint_eq(term_of(f), term);
+	/* Timeouts below the group's minimum are refused; an unchanged one
+	 * leaves the timer alone; a longer one keeps the follower's own timer
+	 * out of the way below. */
+	ck_assert_int_eq(rl_group_set_election_timeout(fg, 999), RL_EINVAL);
+	uint64_t deadline = rl_group_deadline_ms(fg);
+	ck_assert_int_eq(rl_group_set_election_timeout(fg, 1000), 0);
+	ck_assert_uint_eq(rl_group_deadline_ms(fg), deadline);
+	ck_assert_int_eq(rl_group_set_election_timeout(fg, 20000), 0);
+	ck_assert_uint_eq(rl_group_election_timeout(fg), 20000);
+	/* It stops hearing the leader; the rest of the group still does. */
+	c.cut[c.nodes[l].id][c.nodes[f].id] = true;
+	step_ms(800);
+	ck_assert_int_eq(ask_vote(f, x, true), 1);
+	step_ms(300);
+	/* Silent for longer than the minimum election timeout: the leader
+	 * counts as gone although libraft still names it. */
+	struct rl_group_status st;
+	rl_group_get_status(fg, &st);
+	ck_assert_int_eq(st.role, RAFT_FOLLOWER);
+	ck_assert_uint_eq(st.leader_id, c.nodes[l].id);
+	ck_assert_int_eq(ask_vote(f, x, true), 2);
+	ck_assert_uint_eq(term_of(f), term); /* a pre-vote changes nothing */
+	/* The leader is back in touch: refused again. The leader itself
+	 * refuses too, and nobody deposed it. */
+	c.cut[c.nodes[l].id][c.nodes[f].id] = false;
+	step_ms(300);
+	ck_assert_int_eq(ask_vote(f, x, true), 1);
+	ck_assert_int_eq(ask_vote(l, x, true), 1);
+	ck_assert_int_eq(leader(), l);
+	ck_assert_uint_eq(term_of(l), term);
+	cluster_down();
+}
+END_TEST
+
+/* A follower cut off from the leader (its own short timer fires again and
+ * again) never deposes it while the other follower still hears it. */
+START_TEST(vote_guard_no_disruption)
+{
+	cluster_init(43);
+	c.min_election_ms = 1000;
+	c.election_ms[0] = 1000;
+	c.election_ms[1] = 3000;
+	c.election_ms[2] = 3000;
+	cluster_start();
+	ck_assert_int_eq(wait_leader(5000), 0);
+	uint64_t term = term_of(0);
+	/* Node 3 stops hearing the leader (its messages still get out). */
+	c.cut[1][3] = true;
+	step_ms(20000);
+	ck_assert_int_eq(leader(), 0);
+	ck_assert_uint_eq(term_of(0), term);
+	ck_assert_uint_eq(term_of(1), term);
+	c.cut[1][3] = false;
+	step_ms(1000);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* The host says the leader is gone: the best voter campaigns as soon as
+ * the other survivor's vote guard opens, long before its own timer. */
+START_TEST(leader_lost_campaigns_early)
+{
+	cluster_init(47);
+	c.min_election_ms = 1000;
+	c.election_ms[0] = 1000;
+	c.election_ms[1] = 5000; /* its own timer: [5000, 10000) */
+	c.election_ms[2] = 9000;
+	cluster_start();
+	ck_assert_int_eq(wait_leader(5000), 0);
+	step_ms(300);
+	struct rl_group *g2 = c.nodes[1].g;
+	/* Armed while the leader is alive (a blinking connection): the next
+	 * heartbeat cancels it and nothing happens. */
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), 0);
+	step_ms(3000);
+	ck_assert_int_eq(leader(), 0);
+	ck_assert_uint_eq(rl_group_deadline_ms(g2) > c.now + 1000, true);
+	/* The leader crashes. */
+	struct rl_group_status st;
+	rl_group_get_status(g2, &st);
+	uint64_t term = st.term;
+	stop_node(0);
+	uint64_t contact = st.last_leader_contact_ms;
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), 0);
+	ck_assert_int_eq(rl_group_leader_lost(g2, 5000), 0); /* armed already */
+	ck_assert_uint_le(rl_group_deadline_ms(g2), contact + 1000 + 100);
+	ck_assert_int_eq(wait_leader(3000), 1);
+	/* Elected within the guard, the margin and a few message delays:
+	 * node 2's own timer could not have fired yet. */
+	ck_assert_uint_lt(c.now, contact + 1000 + 100 + 50);
+	ck_assert_uint_eq(term_of(1), term + 1);
+	ck_assert_uint_eq(term_of(2), term + 1);
+	/* A leader (or candidate) cannot be told its leader is lost. */
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), RL_EINVAL);
+	cluster_down();
+}
+END_TEST
 
 /* ---- Catch-up ------------------------------------------------------------
  * A follower behind the leader's Raft window gets the missing log range by
@@ -1456,6 +1641,10 @@ Suite *group_suite(void)
 	tcase_add_test(tc, transfer_under_load);
 	tcase_add_test(tc, transfer_abandoned_resubmits);
 	tcase_add_test(tc, failover_keeps_acknowledged);
+	tcase_add_test(tc, vote_guard_best_rank_wins);
+	tcase_add_test(tc, vote_guard_keeps_healthy_leader);
+	tcase_add_test(tc, vote_guard_no_disruption);
+	tcase_add_test(tc, leader_lost_campaigns_early);
 	suite_add_tcase(s, tc);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);

@@ -966,6 +966,58 @@ START_TEST(election_timeouts_by_rank)
 }
 END_TEST
 
+START_TEST(election_timeouts_by_live_rank)
+{
+	struct pl_topology *t = TOPO(B(1, "us", "us-a"), B(2, "eu", "eu-a"), B(3, "ap", "ap-a"),
+				     B(4, "us", "us-b"), B(5, "eu", "eu-b"));
+	struct pl_preference p = pref_of("regions:us,eu");
+	const int32_t v3[] = {1, 2, 3};
+	/* Everyone alive: the static ranks. */
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 1, v3, 3), 0);
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 2, v3, 3), 1);
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v3, 3), 2);
+	ck_assert_int_eq(pl_election_timeout_live_ms(&p, t, 3, v3, 3, 1000, 500), 2000);
+	/* The preferred region's voter is down: eu becomes first, ap second. */
+	ck_assert_int_eq(pl_topology_set_alive(t, 1, false), 0);
+	ck_assert_int_eq(pl_election_timeout_live_ms(&p, t, 2, v3, 3, 1000, 500), 1000);
+	ck_assert_int_eq(pl_election_timeout_live_ms(&p, t, 3, v3, 3, 1000, 500), 1500);
+	/* A broker's own liveness does not matter, only the others'. */
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 1, v3, 3), 0);
+	/* Only the partition's voters count: broker 4 (us) is alive but not a
+	 * voter here. */
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v3, 3), 1);
+	/* Two live voters in one better place count as one rank. */
+	const int32_t v4[] = {2, 5, 3, 4};
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v4, 4), 2);
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 5, v4, 4), 1);
+	ck_assert_int_eq(pl_topology_set_alive(t, 4, false), 0);
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v4, 4), 1);
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 5, v4, 4), 0);
+	/* Standing for election first: alone in the best live place. */
+	ck_assert(!pl_election_first(&p, t, 5, v4, 4)); /* 2 shares eu */
+	ck_assert(!pl_election_first(&p, t, 2, v4, 4));
+	ck_assert(!pl_election_first(&p, t, 3, v4, 4));
+	ck_assert(pl_election_first(&p, t, 5, v4 + 1, 3)); /* 4 (us) is down */
+	ck_assert(pl_election_first(&p, t, 2, v3, 3));	    /* 1 (us) is down */
+	/* Voters unknown to the topology are ignored, as are duplicates. */
+	const int32_t vx[] = {99, 2, 2, 3};
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, vx, 4), 1);
+	/* No preference, or no voters: rank 0. */
+	p = pref_of("none");
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, v3, 3), 0);
+	ck_assert(!pl_election_first(&p, t, 3, v3, 3)); /* everyone ties */
+	ck_assert(pl_election_first(&p, t, 3, v3 + 2, 1));
+	ck_assert_int_eq(pl_election_rank_live(NULL, t, 3, v3, 3), 0);
+	p = pref_of("regions:us,eu");
+	ck_assert_int_eq(pl_election_rank_live(&p, t, 3, NULL, 0), 0);
+	ck_assert_int_eq(pl_election_timeout_live_ms(&p, t, 2, v3, 3, 1000, INT64_MAX), 1000);
+	/* The preferred voter comes back: eu is second again (saturating). */
+	ck_assert_int_eq(pl_topology_set_alive(t, 1, true), 0);
+	ck_assert_int_eq(pl_election_timeout_live_ms(&p, t, 2, v3, 3, 1000, INT64_MAX), INT64_MAX);
+	pl_topology_free(t);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Fetch selection and staleness                                             */
 /* ------------------------------------------------------------------------ */
@@ -1311,6 +1363,7 @@ Suite *placement_suite(void)
 	tcase_add_test(tc, leader_edge_cases);
 	tcase_add_test(tc, voter_observe_tracks_streaks);
 	tcase_add_test(tc, election_timeouts_by_rank);
+	tcase_add_test(tc, election_timeouts_by_live_rank);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fetch");
 	tcase_add_test(tc, fetch_prefers_rack_then_region_then_leader);
