@@ -93,6 +93,7 @@ def measure(client, bootstrap, repl):
     volume = int(VOLUME_MB * 1e6)
     r = run(cmd("produce", "bench", "--bytes", str(volume), "--linger-ms", str(LINGER_MS)))
     mbps = float(r["mb_s"])
+    records = r["records"]
     print("BENCH kafka.produce_rf3_1kib %.1f MB/s (%d partitions, acks=all, linger %d ms)" %
           (mbps, PARTITIONS, LINGER_MS), flush=True)
     half = mbps / 2
@@ -101,7 +102,7 @@ def measure(client, bootstrap, repl):
     print("BENCH kafka.produce_p50_ms %s ms (at %.1f MB/s)" % (r["p50_ms"], half))
     print("BENCH kafka.produce_p99_ms %s ms (at %.1f MB/s)" % (r["p99_ms"], half), flush=True)
     r = run(cmd("consume", "bench", "--partitions", str(PARTITIONS), "--passes",
-                str(CONSUME_PASSES)))
+                str(CONSUME_PASSES), "--records", records))
     consume = float(r["mb_s"])
     print("BENCH kafka.consume_1kib %.1f MB/s (librdkafka, %d passes over %.0f MB)" %
           (consume, CONSUME_PASSES, VOLUME_MB), flush=True)

@@ -11,10 +11,13 @@
  *       RESULT produce mb_s=.. records=.. seconds=.. p50_ms=.. p99_ms=.. errors=..
  *       Latency is enqueue (rd_kafka_produce) to delivery report.
  *   kafka_bench consume --bootstrap B --topic T --partitions P [--passes K]
- *       Reads every partition from the beginning to its end (partition EOF)
- *       K times with assigned partitions (no group) and prints
+ *                       [--records N]
+ *       Reads every partition from the beginning to its end K times with
+ *       assigned partitions (no group) and prints
  *       RESULT consume mb_s=.. records=.. bytes=.. seconds=..
- *       counting record value bytes, from the first record to the last EOF.
+ *       counting record value bytes over the time from each pass's first
+ *       record to its last. A pass ends after N records when N > 0, else at
+ *       the partition EOF of every partition.
  *
  * Failure modes: a delivery error or a consumer error is counted (errors=)
  * and the exit status is 1; bad arguments print usage and exit 2. */
@@ -43,6 +46,7 @@ struct opts {
 	int partitions;
 	int passes;
 	int replication;
+	long long records;
 };
 
 struct produce_state {
@@ -66,7 +70,8 @@ static void usage(void)
 		"usage: kafka_bench create --bootstrap B --topic T --partitions P [--replication 3]\n"
 		"       kafka_bench produce --bootstrap B --topic T --bytes N [--record-bytes 1024]\n"
 		"                   [--rate-mbps R] [--linger-ms 10] [--batch-bytes 1000000]\n"
-		"       kafka_bench consume --bootstrap B --topic T --partitions P [--passes 1]\n");
+		"       kafka_bench consume --bootstrap B --topic T --partitions P [--passes 1]\n"
+		"                   [--records N]\n");
 	exit(2);
 }
 
@@ -227,6 +232,9 @@ static rd_kafka_t *consumer_new(const struct opts *o)
 	set_int(conf, "queued.max.messages.kbytes", 1 << 20);
 	set_int(conf, "queued.min.messages", 1000000);
 	set(conf, "socket.receive.buffer.bytes", "8388608");
+	if (getenv("KAFKA_BENCH_DEBUG") != NULL) {
+		set(conf, "debug", getenv("KAFKA_BENCH_DEBUG"));
+	}
 	char err[512];
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL) {
@@ -239,8 +247,10 @@ static rd_kafka_t *consumer_new(const struct opts *o)
 /* One pass: every partition from the beginning to EOF. Adds to the
  * counters; returns the number of errors. */
 static long long consume_pass(rd_kafka_t *rk, const struct opts *o, long long *records,
-			      long long *bytes, uint64_t *t_first)
+			      long long *bytes, uint64_t *busy_ns)
 {
+	uint64_t t0 = 0, t_last = 0;
+	long long got = 0;
 	rd_kafka_topic_partition_list_t *tps = rd_kafka_topic_partition_list_new(o->partitions);
 	for (int p = 0; p < o->partitions; p++) {
 		rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -257,8 +267,15 @@ static long long consume_pass(rd_kafka_t *rk, const struct opts *o, long long *r
 	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
 	rd_kafka_message_t *msgs[4096];
 	uint64_t deadline = now_ns() + 600ull * 1000000000u;
-	while (n_eof < o->partitions && now_ns() < deadline) {
-		ssize_t k = rd_kafka_consume_batch_queue(q, 1000, msgs, 4096);
+	while (n_eof < o->partitions && (o->records <= 0 || got < o->records) &&
+	       now_ns() < deadline) {
+		/* The call waits for the whole batch or the timeout: ask for no
+		 * more than the pass still expects, so its end is not a wait. */
+		size_t want = 4096;
+		if (o->records > 0 && o->records - got < (long long)want) {
+			want = (size_t)(o->records - got);
+		}
+		ssize_t k = rd_kafka_consume_batch_queue(q, 1000, msgs, want);
 		for (ssize_t i = 0; i < k; i++) {
 			rd_kafka_message_t *m = msgs[i];
 			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -273,16 +290,18 @@ static long long consume_pass(rd_kafka_t *rk, const struct opts *o, long long *r
 						rd_kafka_message_errstr(m));
 				}
 			} else {
-				if (*t_first == 0) {
-					*t_first = now_ns();
+				if (got++ == 0) {
+					t0 = now_ns();
 				}
+				t_last = now_ns();
 				(*records)++;
 				*bytes += (long long)m->len;
 			}
 			rd_kafka_message_destroy(m);
 		}
 	}
-	if (n_eof < o->partitions) {
+	*busy_ns += t_last - t0;
+	if (n_eof < o->partitions && (o->records <= 0 || got < o->records)) {
 		fprintf(stderr, "kafka_bench: consume: %d of %d partitions reached their end\n", n_eof,
 			o->partitions);
 		errors++;
@@ -299,11 +318,11 @@ static int consume(const struct opts *o)
 	}
 	rd_kafka_t *rk = consumer_new(o);
 	long long records = 0, bytes = 0, errors = 0;
-	uint64_t t_first = 0;
+	uint64_t busy_ns = 0;
 	for (int pass = 0; pass < o->passes; pass++) {
-		errors += consume_pass(rk, o, &records, &bytes, &t_first);
+		errors += consume_pass(rk, o, &records, &bytes, &busy_ns);
 	}
-	double secs = t_first == 0 ? 0.0 : (double)(now_ns() - t_first) / 1e9;
+	double secs = (double)busy_ns / 1e9;
 	printf("RESULT consume mb_s=%.1f records=%lld bytes=%lld seconds=%.2f errors=%lld\n",
 	       secs > 0 ? (double)bytes / 1e6 / secs : 0.0, records, bytes, secs, errors);
 	rd_kafka_consumer_close(rk);
@@ -421,6 +440,8 @@ int main(int argc, char **argv)
 			o.partitions = atoi(v);
 		} else if (strcmp(k, "--replication") == 0) {
 			o.replication = atoi(v);
+		} else if (strcmp(k, "--records") == 0) {
+			o.records = atoll(v);
 		} else if (strcmp(k, "--passes") == 0) {
 			o.passes = atoi(v);
 		} else {
