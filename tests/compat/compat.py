@@ -506,6 +506,87 @@ def check_control_batches(ctx):
     return "control batch at offset 0 hidden from kafka-python and kcat"
 
 
+def check_admin_broker_and_duplicates(ctx):
+    """CreateTopics naming a topic twice: INVALID_REQUEST with a message at
+    both occurrences, nothing created for it, the other topic created.
+    DescribeConfigs BROKER: this broker's id gives every broker key with
+    its source (STATIC_BROKER from the properties file, DEFAULT otherwise),
+    read-only; "" gives the defaults; another broker's id or a name that is
+    no id gives INVALID_REQUEST with a message; kafka-python's admin client
+    describes broker 2 (sent to broker 2). AlterConfigs BROKER:
+    INVALID_REQUEST with a message."""
+    from kafka.protocol.admin import (AlterConfigsRequest, CreateTopicsRequest,
+                                      DescribeConfigsRequest)
+    from kafka.protocol.metadata import MetadataRequest
+    c = kwire.Conn(ctx.addrs[0])
+    try:
+        r = c.request(CreateTopicsRequest[3](
+            create_topic_requests=[("compat-dup", 1, 3, [], []), ("compat-dup-ok", 1, 3, [], []),
+                                   ("compat-dup", 2, 3, [], [])],
+            timeout=15000, validate_only=False))
+        res = [(t[0], t[1]) for t in r.topic_errors]
+        check_same("CreateTopics with a duplicate (topic, error)",
+                   [("compat-dup", 42), ("compat-dup-ok", 0), ("compat-dup", 42)], res)
+        check(all(t[2] and "compat-dup" in t[2] for t in r.topic_errors if t[1] == 42),
+              "duplicate topic error messages: %s" % [t[2] for t in r.topic_errors])
+        md = c.request(MetadataRequest[4](topics=["compat-dup", "compat-dup-ok"],
+                                          allow_auto_topic_creation=False))
+        check_same("Metadata after the duplicate create (topic, error)",
+                   [("compat-dup", 3), ("compat-dup-ok", 0)],
+                   sorted((t[1], t[0]) for t in md.topics))
+
+        def describe_broker(name, keys=None):
+            r = c.request(DescribeConfigsRequest[2](resources=[(4, name, keys)],
+                                                    include_synonyms=True))  # v2: source is an int8
+            err, msg, _rt, _rn, entries = r.resources[0]
+            return err, msg, {e[0]: e for e in entries}
+
+        err, msg, own = describe_broker("1")
+        check(err == 0, "DescribeConfigs BROKER 1 on broker 1: error %d %s" % (err, msg))
+        # (value, read_only, config_source) of a key from the properties
+        # file and of one left at its default.
+        check_same("broker 1 keys (key, value, read_only, source)",
+                   [("node.id", "1", True, 4), ("log.segment.bytes", "1073741824", True, 5)],
+                   [(k,) + tuple(own[k][1:4]) for k in ("node.id", "log.segment.bytes")
+                    if k in own])
+        check(own["node.id"][5][0][2] == 4,
+              "node.id synonyms %s (want the static value first)" % (own["node.id"][5],))
+        check(all(not e[4] for e in own.values()), "a broker key marked sensitive")
+        err, msg, one = describe_broker("1", ["broker.rack"])
+        check(err == 0 and list(one) == ["broker.rack"] and one["broker.rack"][1] == "r1-a",
+              "DescribeConfigs BROKER 1 broker.rack: %d %s %s" % (err, msg, one))
+        err, msg, dflt = describe_broker("")
+        check(err == 0 and "node.id" not in dflt and dflt and
+              all(e[3] == 5 for e in dflt.values()) and
+              dflt["log.segment.bytes"][1] == "1073741824",
+              "DescribeConfigs BROKER \"\" (cluster defaults): %d %s %s" %
+              (err, msg, sorted(dflt)[:5]))
+        for name in ("2", "abc"):
+            err, msg, rows = describe_broker(name)
+            check(err == 42 and msg and not rows,
+                  "DescribeConfigs BROKER %r on broker 1: error %d, message %r, %d rows" %
+                  (name, err, msg, len(rows)))
+        ar = c.request(AlterConfigsRequest[0](
+            resources=[(4, "1", [("log.retention.ms", "1000")])], validate_only=False))
+        err, msg = ar.resources[0][0], ar.resources[0][1]
+        check(err == 42 and msg and "static" in msg,
+              "AlterConfigs BROKER 1: error %d, message %r" % (err, msg))
+    finally:
+        c.close()
+    a = admin(ctx)
+    try:
+        r = a.describe_configs([ConfigResource(ConfigResourceType.BROKER, "2")])
+        res = r[0].resources[0]
+        check(res[0] == 0, "kafka-python describe_configs BROKER 2: error %d %s" % (res[0], res[1]))
+        got = {e[0]: e[1] for e in res[4]}
+        check(got.get("node.id") == "2" and got.get("broker.region") == "r2",
+              "kafka-python describe_configs BROKER 2: node.id %r broker.region %r" %
+              (got.get("node.id"), got.get("broker.region")))
+    finally:
+        a.close()
+    return "duplicate create refused, %d broker keys described, broker alter refused" % len(own)
+
+
 def check_error_codes(ctx):
     """Requests that must fail get Kafka's error code (kafka-python's
     protocol structs on a raw connection, so the exact code is seen)."""
@@ -564,7 +645,8 @@ def check_error_codes(ctx):
 
 
 CHECKS = [check_config_template, check_kcat_lz4, check_kcat_metadata, check_kp_admin,
-          check_kp_produce_consume, check_kafkajs, check_control_batches, check_error_codes]
+          check_kp_produce_consume, check_kafkajs, check_control_batches,
+          check_admin_broker_and_duplicates, check_error_codes]
 
 
 def main(argv):
