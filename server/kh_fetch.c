@@ -403,6 +403,7 @@ static int split_range(struct fpart *fp, struct rl_log *log)
 		next = info.last_offset + 1;
 		index++;
 	}
+	SL_ASSERT(pos <= fp->ref.len); /* the range is whole batches of the same index */
 	if (pos == 0) {
 		return rv != 0 ? rv : RL_ENOMEM;
 	}
