@@ -272,6 +272,17 @@ def admin(ctx):
                             client_id="stretchlog-compat")
 
 
+def create_topic(ctx, topic, partitions):
+    """Creates topic (replication factor 3) with kafka-python's admin client;
+    returns its partition leaders once every partition has one."""
+    a = admin(ctx)
+    try:
+        a.create_topics([NewTopic(topic, partitions, 3)], timeout_ms=15000)
+    finally:
+        a.close()
+    return ctx.wait_leaders(topic, partitions)
+
+
 def describe(a, topic):
     r = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     res = r[0].resources[0]
@@ -343,12 +354,7 @@ def check_kp_produce_consume(ctx):
     assign()+seek_to_beginning reads every record back byte for byte; kcat
     reads the same bytes; delete_topics removes the topics."""
     topic = "compat-kp"
-    a = admin(ctx)
-    try:
-        a.create_topics([NewTopic(topic, 3, 3)], timeout_ms=15000)
-    finally:
-        a.close()
-    leaders = ctx.wait_leaders(topic, 3)
+    leaders = create_topic(ctx, topic, 3)
     recs = gen_records(ctx.rnd, 600, 3)
     pr = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks="all", compression_type="lz4",
                        linger_ms=5, retries=0, max_in_flight_requests_per_connection=1,
@@ -455,12 +461,7 @@ def check_control_batches(ctx):
     kcat -e (Fetch v11) stops at the end of a log that ends in a control
     batch, and at the end once data follows."""
     topic = "compat-control"
-    a = admin(ctx)
-    try:
-        a.create_topics([NewTopic(topic, 1, 3)], timeout_ms=15000)
-    finally:
-        a.close()
-    leaders = ctx.wait_leaders(topic, 1)
+    leaders = create_topic(ctx, topic, 1)
     batches, hwm = ctx.raw_log(topic, 0, leaders)
     check([(b.base_offset, b.is_control, len(b.records)) for b in batches] == [(0, True, 0)],
           "new partition: raw Fetch v11 batches (base, control, records) %s, hwm %d" %
