@@ -7,7 +7,7 @@ set -euo pipefail
 
 need_raft=0.22.1
 pkgs_build=(build-essential pkg-config libuv1-dev liblz4-dev check clang)
-pkgs_test=(kcat python3-kafka python3-lz4 lz4 prometheus libclang-rt-14-dev)
+pkgs_test=(kcat python3-kafka python3-lz4 lz4 prometheus libclang-rt-14-dev librdkafka-dev)
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

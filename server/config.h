@@ -137,6 +137,7 @@ enum sd_config_scope {
 /* Key flags. */
 #define SD_CONFIG_F_REQUIRED  1u /* no default: the broker does not start without it */
 #define SD_CONFIG_F_PLACEMENT 2u /* a placement/ tunable (struct pl_config) */
+#define SD_CONFIG_F_SENSITIVE 4u /* a secret: DescribeConfigs shows no value */
 
 /* Checks a value beyond its type: a non-empty STRING value; an ENUM value
  * before it is matched against the choices (to explain unsupported ones); a
@@ -391,6 +392,9 @@ int16_t sd_topic_config_resolve(const struct sd_config *broker, const struct sd_
 #define SD_KAFKA_TYPE_LONG    5
 #define SD_KAFKA_TYPE_DOUBLE  6
 #define SD_KAFKA_TYPE_LIST    7
+
+/* The Kafka ConfigType (SD_KAFKA_TYPE_*) of a key's values. */
+int8_t sd_config_kafka_type(const struct sd_config_key *k);
 
 /* One row of a DescribeConfigs answer for a topic. */
 struct sd_config_description {

@@ -174,7 +174,7 @@ int16_t sd_topic_config_resolve(const struct sd_config *broker, const struct sd_
 	return SD_KAFKA_NONE;
 }
 
-static int8_t kafka_type(const struct sd_config_key *k)
+int8_t sd_config_kafka_type(const struct sd_config_key *k)
 {
 	switch (k->type) {
 	case SD_CONFIG_BOOL:
@@ -198,7 +198,7 @@ static void describe_one(const struct sd_config *broker, const struct sd_config_
 {
 	memset(d, 0, sizeof(*d));
 	d->name = k->name;
-	d->config_type = kafka_type(k);
+	d->config_type = sd_config_kafka_type(k);
 	d->documentation = k->description;
 	d->synonym = k->synonym;
 	d->synonym_value = sd_config_str(broker, k->synonym);

@@ -5,19 +5,34 @@
  * call (sd_controller_*), answered once the controller leader committed the
  * change and this broker applied it, so a Metadata or DescribeConfigs that
  * follows sees it. The response goes out when every call has completed.
- * DescribeConfigs is answered from the applied state at once.
+ * DescribeConfigs is answered from the applied state at once. A BROKER
+ * resource is described from the configuration table: named by this
+ * broker's id, every broker key with its effective value (source
+ * STATIC_BROKER_CONFIG when the properties file or --set gave it, else
+ * DEFAULT_CONFIG); named "", the cluster defaults (every key's default,
+ * DEFAULT_CONFIG). Broker keys are read-only (static: applied at start) and
+ * a sensitive key's value is never shown.
  * Failure modes: the controller's Kafka error code and message are passed
  * through per topic (TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS,
- * INVALID_REPLICATION_FACTOR, INVALID_CONFIG, POLICY_VIOLATION, ...);
- * explicit replica assignments are refused with INVALID_REQUEST (placement
- * decides); resources other than topics get INVALID_REQUEST. */
+ * INVALID_REPLICATION_FACTOR, INVALID_CONFIG, POLICY_VIOLATION, ...); a
+ * topic named more than once in one CreateTopics gets INVALID_REQUEST at
+ * every occurrence and is not created, as in Kafka; explicit replica
+ * assignments are refused with INVALID_REQUEST (placement decides); a
+ * BROKER resource naming another broker (or not a broker id), AlterConfigs
+ * on any BROKER resource (broker configuration is static) and other
+ * resource types get INVALID_REQUEST with a message saying why. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/sl_common.h"
 #include "server/kh.h"
 
 #define RESOURCE_TOPIC 2
+#define RESOURCE_BROKER 4
+/* Longest error message built for a request (longer ones are cut). */
+#define ADMIN_MSG_BYTES 256
 
 /* One request waiting on several controller calls. */
 struct admin {
@@ -78,6 +93,22 @@ static void call_failed(struct admin *a, struct admin_call *c)
 	a->outstanding--;
 }
 
+/* A message in the request's arena (cut at ADMIN_MSG_BYTES), or a static
+ * fallback when the arena is out of memory. */
+__attribute__((format(printf, 2, 3))) static struct kmsg_str admin_msg(struct sk_request *req,
+								       const char *fmt, ...)
+{
+	char *m = kmsg_arena_alloc(req->arena, ADMIN_MSG_BYTES);
+	if (m == NULL) {
+		return kmsg_str_make("invalid request");
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, ADMIN_MSG_BYTES, fmt, ap);
+	va_end(ap);
+	return kmsg_str_make(m);
+}
+
 static struct admin *admin_new(struct sk_request *req, void *resp)
 {
 	struct admin *a = sl_calloc(1, sizeof(*a));
@@ -90,7 +121,48 @@ static struct admin *admin_new(struct sk_request *req, void *resp)
 
 /* ---- CreateTopics --------------------------------------------------------- */
 
-static void create_one(struct sd_broker *b, struct admin *a, bool validate_only,
+static int kstr_cmp(const struct kmsg_str *x, const struct kmsg_str *y)
+{
+	if (x->null || y->null) {
+		return (int)y->null - (int)x->null;
+	}
+	int32_t n = SL_MIN(x->len, y->len);
+	int c = n > 0 ? memcmp(x->ptr, y->ptr, (size_t)n) : 0;
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int topic_cmp(const void *x, const void *y)
+{
+	const struct kmsg_create_topics_request_creatable_topic *const *a = x, *const *b = y;
+	return kstr_cmp(&(*a)->name, &(*b)->name);
+}
+
+/* Marks dup[i] for every topic whose name occurs more than once (sorting
+ * pointers: requests may name request.topics.max topics). Returns false
+ * when out of memory. */
+static bool find_duplicates(struct sk_request *req, const struct kmsg_create_topics_request *r,
+			    bool *dup)
+{
+	int32_t n = r->topics.count;
+	const struct kmsg_create_topics_request_creatable_topic **v =
+		kmsg_arena_alloc(req->arena, (size_t)(n + 1) * sizeof(*v));
+	if (v == NULL) {
+		return false;
+	}
+	for (int32_t i = 0; i < n; i++) {
+		v[i] = &r->topics.items[i];
+	}
+	qsort(v, (size_t)n, sizeof(*v), topic_cmp);
+	for (int32_t i = 1; i < n; i++) {
+		if (kstr_cmp(&v[i - 1]->name, &v[i]->name) == 0) {
+			dup[v[i - 1] - r->topics.items] = true;
+			dup[v[i] - r->topics.items] = true;
+		}
+	}
+	return true;
+}
+
+static void create_one(struct sd_broker *b, struct admin *a, bool validate_only, bool duplicate,
 		       const struct kmsg_create_topics_request_creatable_topic *t,
 		       struct kmsg_create_topics_response_creatable_topic_result *out)
 {
@@ -100,6 +172,15 @@ static void create_one(struct sd_broker *b, struct admin *a, bool validate_only,
 	out->num_partitions = t->num_partitions;
 	out->replication_factor = t->replication_factor;
 	out->configs.null = true;
+	if (duplicate) {
+		out->error_code = KE_INVALID_REQUEST;
+		out->error_message = admin_msg(a->req,
+					       "topic '%.*s' is named more than once in this "
+					       "request; none of them is created",
+					       t->name.null ? 0 : (int)SL_MIN(t->name.len, 200),
+					       t->name.null ? "" : t->name.ptr);
+		return;
+	}
 	if (!sd_kstr_copy(&t->name, name, sizeof(name)) || !sd_ctl_topic_name_valid(name)) {
 		out->error_code = KE_INVALID_TOPIC_EXCEPTION;
 		out->error_message = kmsg_str_make("invalid topic name");
@@ -167,9 +248,16 @@ static void handle_create_topics(void *ctx, struct sk_request *req)
 		sk_respond_error(req, KE_REQUEST_TIMED_OUT);
 		return;
 	}
+	bool *dup = kmsg_arena_alloc(req->arena, (size_t)(r->topics.count + 1) * sizeof(*dup));
+	if (dup == NULL || !find_duplicates(req, r, dup)) {
+		sl_free(a);
+		sk_respond_error(req, KE_REQUEST_TIMED_OUT);
+		return;
+	}
 	for (int32_t i = 0; i < r->topics.count; i++) {
 		kmsg_create_topics_response_creatable_topic_result_init(&resp->topics.items[i]);
-		create_one(b, a, r->validate_only, &r->topics.items[i], &resp->topics.items[i]);
+		create_one(b, a, r->validate_only, dup[i], &r->topics.items[i],
+			   &resp->topics.items[i]);
 	}
 	a->all_sent = true;
 	admin_maybe_finish(a);
@@ -237,6 +325,114 @@ static bool key_wanted(const struct kmsg_describe_configs_request_describe_confi
 	return false;
 }
 
+/* Whether a BROKER resource names this broker (*defaults false) or the
+ * cluster defaults, "" (*defaults true); else false with *err and *msg set. */
+static bool broker_resource(struct sd_broker *b, struct sk_request *req, const struct kmsg_str *name,
+			    bool *defaults, int16_t *err, struct kmsg_str *msg)
+{
+	*defaults = name->null || name->len == 0;
+	if (*defaults) {
+		return true;
+	}
+	char text[16];
+	char *end = NULL;
+	long id = -1;
+	if (sd_kstr_copy(name, text, sizeof(text)) && text[0] >= '0' && text[0] <= '9') {
+		id = strtol(text, &end, 10);
+	}
+	if (end == NULL || *end != '\0') {
+		*err = KE_INVALID_REQUEST;
+		*msg = admin_msg(req, "broker resource '%.*s' is not a broker id: name a broker id or \"\" "
+				      "(cluster defaults)",
+				 (int)SL_MIN(name->len, 64), name->ptr);
+		return false;
+	}
+	if (id != b->id) {
+		*err = KE_INVALID_REQUEST;
+		*msg = admin_msg(req, "unexpected broker id %ld: this is broker %d; ask broker %ld, or "
+				      "name %d or \"\" (cluster defaults) here",
+				 id, (int)b->id, id, (int)b->id);
+		return false;
+	}
+	return true;
+}
+
+/* Fills the synonyms of a broker key: the key itself where it was set,
+ * then its default. Returns how many (at most 2). */
+static int32_t broker_synonyms(const struct sd_config_key *k, const char *value, int8_t source,
+			       bool sensitive,
+			       struct kmsg_describe_configs_response_describe_configs_synonym *s)
+{
+	int32_t ns = 0;
+	if (source != SD_KAFKA_SOURCE_DEFAULT) {
+		kmsg_describe_configs_response_describe_configs_synonym_init(&s[ns]);
+		s[ns].name = kmsg_str_make(k->name);
+		s[ns].value = sensitive ? kmsg_str_null() : kmsg_str_make(value);
+		s[ns].source = source;
+		ns++;
+	}
+	if (k->default_value != NULL) {
+		kmsg_describe_configs_response_describe_configs_synonym_init(&s[ns]);
+		s[ns].name = kmsg_str_make(k->name);
+		s[ns].value = sensitive ? kmsg_str_null() : kmsg_str_make(k->default_value);
+		s[ns].source = SD_KAFKA_SOURCE_DEFAULT;
+		ns++;
+	}
+	return ns;
+}
+
+/* DescribeConfigs of a BROKER resource, from the configuration table. */
+static void describe_broker(struct sd_broker *b, struct sk_request *req, bool synonyms,
+			    const struct kmsg_describe_configs_request_describe_configs_resource *res,
+			    struct kmsg_describe_configs_response_describe_configs_result *out)
+{
+	bool defaults;
+	if (!broker_resource(b, req, &res->resource_name, &defaults, &out->error_code,
+			     &out->error_message)) {
+		return;
+	}
+	size_t nk;
+	const struct sd_config_key *keys = sd_config_keys(&nk);
+	struct kmsg_describe_configs_response_describe_configs_resource_result *items =
+		kmsg_arena_alloc(req->arena, (nk + 1) * sizeof(*items));
+	struct kmsg_describe_configs_response_describe_configs_synonym *syn =
+		kmsg_arena_alloc(req->arena, (nk + 1) * 2 * sizeof(*syn));
+	if (items == NULL || syn == NULL) {
+		out->error_code = KE_REQUEST_TIMED_OUT;
+		return;
+	}
+	int32_t k = 0;
+	for (size_t i = 0; i < nk; i++) {
+		const struct sd_config_key *key = &keys[i];
+		if (key->scope != SD_CONFIG_BROKER || !key_wanted(res, key->name) ||
+		    (defaults && key->default_value == NULL)) {
+			continue;
+		}
+		const char *value = defaults ? key->default_value : sd_config_str(b->cfg, key->name);
+		int8_t source = defaults || sd_config_source_of(b->cfg, key->name) ==
+						    SD_CONFIG_SOURCE_DEFAULT
+					? SD_KAFKA_SOURCE_DEFAULT
+					: SD_KAFKA_SOURCE_STATIC_BROKER;
+		bool sensitive = (key->flags & SD_CONFIG_F_SENSITIVE) != 0;
+		struct kmsg_describe_configs_response_describe_configs_resource_result *it = &items[k];
+		kmsg_describe_configs_response_describe_configs_resource_result_init(it);
+		it->name = kmsg_str_make(key->name);
+		it->value = sensitive ? kmsg_str_null() : kmsg_str_make(value);
+		it->read_only = true; /* static: set in the properties file, applied at start */
+		it->is_default = req->api_version == 0 && source == SD_KAFKA_SOURCE_DEFAULT;
+		it->config_source = source;
+		it->is_sensitive = sensitive;
+		it->config_type = sd_config_kafka_type(key);
+		it->documentation = kmsg_str_make(key->description);
+		it->synonyms.items = &syn[2 * k];
+		it->synonyms.count =
+			synonyms ? broker_synonyms(key, value, source, sensitive, &syn[2 * k]) : 0;
+		k++;
+	}
+	out->configs.items = items;
+	out->configs.count = k;
+}
+
 static void describe_one(struct sd_broker *b, struct sk_request *req, bool synonyms,
 			 const struct kmsg_describe_configs_request_describe_configs_resource *res,
 			 struct kmsg_describe_configs_response_describe_configs_result *out)
@@ -246,9 +442,13 @@ static void describe_one(struct sd_broker *b, struct sk_request *req, bool synon
 	out->error_message = kmsg_str_null();
 	char name[SD_CTL_TOPIC_NAME_MAX + 1];
 	const struct sd_ctl_topic *t = NULL;
+	if (res->resource_type == RESOURCE_BROKER) {
+		describe_broker(b, req, synonyms, res, out);
+		return;
+	}
 	if (res->resource_type != RESOURCE_TOPIC) {
 		out->error_code = KE_INVALID_REQUEST;
-		out->error_message = kmsg_str_make("only topic resources are supported");
+		out->error_message = kmsg_str_make("only topic and broker resources are supported");
 		return;
 	}
 	if (sd_kstr_copy(&res->resource_name, name, sizeof(name))) {
@@ -345,9 +545,23 @@ static void alter_one(struct sd_broker *b, struct admin *a, bool validate_only,
 	out->resource_name = res->resource_name;
 	out->error_message = kmsg_str_null();
 	char name[SD_CTL_TOPIC_NAME_MAX + 1];
-	if (res->resource_type != RESOURCE_TOPIC) {
+	bool defaults;
+	if (res->resource_type == RESOURCE_BROKER &&
+	    broker_resource(b, a->req, &res->resource_name, &defaults, &out->error_code,
+			    &out->error_message)) {
 		out->error_code = KE_INVALID_REQUEST;
-		out->error_message = kmsg_str_make("only topic resources are supported");
+		out->error_message = admin_msg(a->req,
+					       "broker configuration is static (applied at start): "
+					       "set it in broker %d's properties file or with --set "
+					       "and restart the broker",
+					       (int)b->id);
+		return;
+	}
+	if (res->resource_type != RESOURCE_TOPIC) {
+		if (res->resource_type != RESOURCE_BROKER) {
+			out->error_code = KE_INVALID_REQUEST;
+			out->error_message = kmsg_str_make("only topic and broker resources are supported");
+		}
 		return;
 	}
 	const struct sd_ctl_topic *t = NULL;

@@ -10,6 +10,21 @@
  * moves) or MaxWaitMs passes, then is evaluated once more and answered. The
  * last stable offset is the high watermark (no transactions).
  *
+ * Control batches. Raft barriers and configurations are stored as one-record
+ * control batches (raftlog/FORMAT.md). Clients that do not skip control
+ * batches (kafka-python 2.0.2) would hand that record to the application,
+ * so each control batch in a range is answered as a synthesized 61-byte
+ * header with recordCount 0 (same baseOffset, epoch, attributes,
+ * lastOffsetDelta, timestamps and producer fields; batchLength and CRC
+ * recomputed): offsets stay dense, every client advances past it, none
+ * shows a record. Runs of data batches between them are still sent from
+ * the file. A response for Fetch v4-10 never carries a partition whose
+ * records are control headers only: kafka-python 2.0.2 (Fetch v4) fails on
+ * a record set without a record. There a leading run of control batches is
+ * skipped (the records start at a later offset, which clients accept), and
+ * a log ending in one answers as if at the high watermark. v11 clients
+ * (librdkafka, kafkajs) get the lone header, so `kcat -e` reaches the end.
+ *
  * Locality. On the leader, a v11 consumer fetch naming a rack_id may be
  * answered, per partition, with preferred_read_replica and no records when
  * pl_fetch_select() (through sd_loc_fetch_select()) picks a closer replica
@@ -43,6 +58,16 @@
 #define FETCH_BODY_BYTES_MAX ((size_t)16 << 20)
 /* Bytes of a client.id used for replica stickiness (longer ones are cut). */
 #define FETCH_CLIENT_ID_BYTES 256
+/* Most pieces (file ranges and control headers) of one partition's records;
+ * its range is cut before a control batch beyond that. */
+#define FETCH_PIECES_MAX 65
+/* Largest control batch read to synthesize its header (Raft barriers and
+ * configurations are far smaller). */
+#define FETCH_CONTROL_BYTES_MAX ((size_t)1 << 20)
+/* Control-only ranges a Fetch v4-10 skips before it answers without them. */
+#define FETCH_CONTROL_SKIPS_MAX 1024
+/* Offset of recordCount in a batch header. */
+#define BATCH_OFF_RECORDS_COUNT (KP_BATCH_HEADER_SIZE - 4)
 
 struct fetch;
 
@@ -53,6 +78,15 @@ struct sd_fetch_wait {
 	struct sd_fetch_wait *prev, *next;
 };
 
+/* A piece of a partition's records: a run of data batches sent from the
+ * file (zero-copy), or the synthesized header of a control batch. */
+struct fpiece {
+	bool control;
+	int64_t file_pos; /* data: position in ref.fd */
+	size_t len;
+	uint8_t hdr[KP_BATCH_HEADER_SIZE]; /* control */
+};
+
 struct fpart {
 	int32_t topic; /* index into the request's topics */
 	int32_t partition;
@@ -60,6 +94,11 @@ struct fpart {
 	int32_t preferred; /* preferred_read_replica, -1 for none */
 	int64_t hwm, start;
 	struct rl_read_ref ref;
+	struct fpiece *pieces; /* &one, or FETCH_PIECES_MAX allocated; NULL if none */
+	struct fpiece one;
+	int32_t n_pieces;
+	size_t records_len; /* bytes of the record set answered */
+	bool has_data;	    /* some piece is a data range */
 };
 
 struct fetch {
@@ -99,10 +138,23 @@ static void unlink_waits(struct fetch *f)
 	f->n_waits = 0;
 }
 
+/* Releases what a partition's last read holds; it answers no records. */
+static void part_reset(struct fpart *fp)
+{
+	rl_read_release(&fp->ref);
+	if (fp->pieces != &fp->one) {
+		sl_free(fp->pieces);
+	}
+	fp->pieces = NULL;
+	fp->n_pieces = 0;
+	fp->records_len = 0;
+	fp->has_data = false;
+}
+
 static void fetch_free(struct fetch *f)
 {
 	for (int32_t i = 0; i < f->n_parts; i++) {
-		rl_read_release(&f->parts[i].ref);
+		part_reset(&f->parts[i]);
 	}
 	sl_free(f->parts);
 	sl_free(f->waits);
@@ -259,12 +311,143 @@ static int follower_gate(struct fetch *f, struct fpart *fp, struct sd_partition 
 	}
 }
 
+/* The header a consumer gets for the control batch batch[0..]: the same
+ * fields with no records, batchLength and CRC recomputed. */
+static void control_header(const uint8_t *batch, uint8_t *hdr)
+{
+	memcpy(hdr, batch, KP_BATCH_HEADER_SIZE);
+	kp_put_u32(hdr + KP_BATCH_LENGTH_OFFSET,
+		   (uint32_t)(KP_BATCH_HEADER_SIZE - KP_BATCH_LOG_OVERHEAD));
+	kp_put_u32(hdr + BATCH_OFF_RECORDS_COUNT, 0);
+	kp_put_u32(hdr + KP_BATCH_OFF_CRC, kp_crc32c(0, hdr + KP_BATCH_CRC_START,
+						     KP_BATCH_HEADER_SIZE - KP_BATCH_CRC_START));
+}
+
+/* Reads the control batch at Raft index (CRC-checked) into its header. */
+static int read_control(struct rl_log *log, uint64_t index, const struct rl_entry_info *info,
+			uint8_t *hdr)
+{
+	if (info->size < KP_BATCH_HEADER_SIZE || info->size > FETCH_CONTROL_BYTES_MAX) {
+		return RL_ECORRUPT;
+	}
+	uint8_t *buf = sl_malloc(info->size);
+	if (buf == NULL) {
+		return RL_ENOMEM;
+	}
+	int rv = rl_entry_read(log, index, buf, info->size, NULL);
+	if (rv == 0) {
+		control_header(buf, hdr);
+	}
+	sl_free(buf);
+	return rv;
+}
+
+/* The next piece of fp, or NULL when FETCH_PIECES_MAX are used or memory
+ * is short. The first one needs no allocation. */
+static struct fpiece *piece_add(struct fpart *fp)
+{
+	if (fp->n_pieces == 0) {
+		fp->pieces = &fp->one;
+	} else if (fp->n_pieces == 1) {
+		struct fpiece *a = sl_malloc(FETCH_PIECES_MAX * sizeof(*a));
+		if (a == NULL) {
+			return NULL;
+		}
+		a[0] = fp->one;
+		fp->pieces = a;
+	} else if (fp->n_pieces == FETCH_PIECES_MAX) {
+		return NULL;
+	}
+	struct fpiece *pc = &fp->pieces[fp->n_pieces++];
+	memset(pc, 0, sizeof(*pc));
+	return pc;
+}
+
+/* Splits fp->ref into pieces: runs of data batches stay file ranges, each
+ * control batch becomes its synthesized header. The range is cut before a
+ * batch that needs a piece beyond FETCH_PIECES_MAX or cannot be read; a
+ * first batch that cannot be read is an error (an rl_err). */
+static int split_range(struct fpart *fp, struct rl_log *log)
+{
+	uint64_t index;
+	int rv = rl_offset_to_index(log, fp->ref.base_offset, &index);
+	size_t pos = 0;
+	int64_t next = fp->ref.base_offset;
+	while (rv == 0 && pos < fp->ref.len) {
+		struct rl_entry_info info;
+		rv = rl_entry_get_info(log, index, &info);
+		if (rv != 0) {
+			break;
+		}
+		struct fpiece *last = fp->n_pieces > 0 ? &fp->pieces[fp->n_pieces - 1] : NULL;
+		if (info.kind == RL_KIND_DATA && last != NULL && !last->control) {
+			last->len += info.size;
+		} else {
+			struct fpiece *pc = piece_add(fp);
+			if (pc == NULL) {
+				break;
+			}
+			if (info.kind == RL_KIND_DATA) {
+				pc->file_pos = fp->ref.file_pos + (int64_t)pos;
+				pc->len = info.size;
+				fp->has_data = true;
+			} else if ((rv = read_control(log, index, &info, pc->hdr)) == 0) {
+				pc->control = true;
+				pc->len = KP_BATCH_HEADER_SIZE;
+			} else {
+				fp->n_pieces--;
+				break;
+			}
+		}
+		pos += info.size;
+		next = info.last_offset + 1;
+		index++;
+	}
+	SL_ASSERT(pos <= fp->ref.len); /* the range is whole batches of the same index */
+	if (pos == 0) {
+		return rv != 0 ? rv : RL_ENOMEM;
+	}
+	fp->ref.len = pos;
+	fp->ref.next_offset = next;
+	fp->records_len = 0;
+	for (int32_t i = 0; i < fp->n_pieces; i++) {
+		fp->records_len += fp->pieces[i].len;
+	}
+	return 0;
+}
+
+/* Reads [fetch_offset, hwm) into fp's pieces; for Fetch v4-10, skips a
+ * leading run of control batches and answers a control-only tail with no
+ * records (see the file comment). Returns 0 or an rl_err. */
+static int read_records(const struct fetch *f, struct fpart *fp, struct rl_log *log,
+			int64_t fetch_offset, int64_t hwm, size_t max)
+{
+	for (int skips = 0;; skips++) {
+		int rv = rl_read_range(log, fetch_offset, hwm, max, &fp->ref);
+		if (rv != 0 || fp->ref.len == 0) {
+			return rv;
+		}
+		rv = split_range(fp, log);
+		if (rv != 0 || fp->has_data || f->req->api_version >= 11) {
+			if (rv != 0) {
+				part_reset(fp);
+			}
+			return rv;
+		}
+		fetch_offset = fp->ref.next_offset;
+		part_reset(fp);
+		if (fetch_offset >= hwm || skips == FETCH_CONTROL_SKIPS_MAX) {
+			return 0;
+		}
+	}
+}
+
 static void read_partition(struct fetch *f, struct fpart *fp,
 			   const struct kmsg_fetch_request_fetch_partition *rp, const char *topic,
 			   size_t budget)
 {
 	struct sd_broker *b = f->b;
-	rl_read_release(&fp->ref);
+	part_reset(fp);
 	fp->error = 0;
 	fp->preferred = -1;
 	fp->hwm = fp->start = -1;
@@ -305,7 +488,7 @@ static void read_partition(struct fetch *f, struct fpart *fp,
 	if (max > budget) {
 		max = budget;
 	}
-	int rv = rl_read_range(sd_part_log(sp->part), rp->fetch_offset, st.hwm, max, &fp->ref);
+	int rv = read_records(f, fp, sd_part_log(sp->part), rp->fetch_offset, st.hwm, max);
 	if (rv != 0) {
 		fp->error = sd_kafka_err_from_rl(rv);
 	}
@@ -318,6 +501,7 @@ static size_t read_all(struct fetch *f, bool *answer_now)
 	const struct kmsg_fetch_request *r = f->req->body;
 	size_t total = 0;
 	size_t max_total = r->max_bytes > 0 ? (size_t)r->max_bytes : SIZE_MAX;
+	size_t segs_used = 0;
 	int32_t k = 0;
 	*answer_now = false;
 	for (int32_t i = 0; i < r->topics.count; i++) {
@@ -329,7 +513,7 @@ static size_t read_all(struct fetch *f, bool *answer_now)
 			fp->topic = i;
 			fp->partition = t->partitions.items[j].partition;
 			if (!ok) {
-				rl_read_release(&fp->ref);
+				part_reset(fp);
 				fp->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
 				fp->preferred = -1;
 				fp->hwm = fp->start = -1;
@@ -338,7 +522,13 @@ static size_t read_all(struct fetch *f, bool *answer_now)
 				size_t budget = total == 0 ? SIZE_MAX : (total < max_total ? max_total - total : 0);
 				read_partition(f, fp, &t->partitions.items[j], topic, budget);
 			}
-			total += fp->ref.len;
+			/* Every partition with records takes a memory segment
+			 * before its pieces; the body's tail takes the last one. */
+			if (fp->n_pieces > 0 && segs_used + 1 + fp->n_pieces + 1 > SK_RAW_SEGMENTS_MAX) {
+				part_reset(fp);
+			}
+			segs_used += fp->n_pieces > 0 ? 1 + fp->n_pieces : 0;
+			total += fp->records_len;
 			*answer_now |= fp->error != 0 || fp->preferred >= 0;
 		}
 	}
@@ -379,7 +569,7 @@ static void account(struct fetch *f)
 {
 	uint64_t bytes = 0;
 	for (int32_t p = 0; p < f->n_parts; p++) {
-		bytes += f->parts[p].ref.len;
+		bytes += f->parts[p].records_len;
 		if (f->parts[p].preferred >= 0) {
 			sd_admin_redirect(f->b);
 		}
@@ -406,9 +596,14 @@ static void respond(struct fetch *f)
 {
 	const struct kmsg_fetch_request *r = f->req->body;
 	int16_t v = f->req->api_version;
-	/* Segment boundaries: (offset into body, file part index or -1). */
+	/* Where each partition's records go: an offset into the body. */
 	size_t *cut = sl_calloc((size_t)f->n_parts + 1, sizeof(*cut));
-	struct sk_segment *segs = sl_calloc(2 * (size_t)f->n_parts + 1, sizeof(*segs));
+	size_t n_segs = 1;
+	for (int32_t p = 0; p < f->n_parts; p++) {
+		n_segs += f->parts[p].n_pieces > 0 ? 1 + (size_t)f->parts[p].n_pieces : 0;
+	}
+	SL_ASSERT(n_segs <= SK_RAW_SEGMENTS_MAX);
+	struct sk_segment *segs = sl_calloc(n_segs, sizeof(*segs));
 	if (cut == NULL || segs == NULL) {
 		respond_failed(f, cut, segs);
 		return;
@@ -438,7 +633,7 @@ static void respond(struct fetch *f)
 			if (v >= 11) {
 				put32(f, fp->preferred);
 			}
-			put32(f, (int32_t)fp->ref.len);
+			put32(f, (int32_t)fp->records_len);
 			cut[k] = f->body.len;
 		}
 	}
@@ -449,12 +644,16 @@ static void respond(struct fetch *f)
 	const uint8_t *body = (const uint8_t *)f->body.data;
 	size_t n = 0, from = 0;
 	for (int32_t p = 0; p < f->n_parts; p++) {
-		if (f->parts[p].ref.len == 0) {
+		const struct fpart *fp = &f->parts[p];
+		if (fp->n_pieces == 0) {
 			continue;
 		}
 		segs[n++] = sk_segment_mem(body + from, cut[p] - from);
-		segs[n++] = sk_segment_file(f->parts[p].ref.fd, f->parts[p].ref.file_pos,
-					    f->parts[p].ref.len);
+		for (int32_t i = 0; i < fp->n_pieces; i++) {
+			const struct fpiece *pc = &fp->pieces[i];
+			segs[n++] = pc->control ? sk_segment_mem(pc->hdr, pc->len)
+						: sk_segment_file(fp->ref.fd, pc->file_pos, pc->len);
+		}
 		from = cut[p];
 	}
 	segs[n++] = sk_segment_mem(body + from, f->body.len - from);

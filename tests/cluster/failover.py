@@ -172,9 +172,9 @@ def kill_cycle(cluster, loader, k, settle_s):
 
 def read_back(cluster, partitions, ends, timeout=30):
     """{p: [(offset, value)]} of the data records, read with kafka-python from
-    the beginning up to the high watermark, control records skipped; also
+    the beginning up to the last data record, control records skipped; also
     {p: control offsets} and {p: hwm}."""
-    control, hwm = {}, {}
+    control, hwm, last = {}, {}, {}
     for p in range(partitions):
         deadline = time.monotonic() + 10
         while True:
@@ -187,6 +187,9 @@ def read_back(cluster, partitions, ends, timeout=30):
                                    (TOPIC, p, hwm[p], ends[p]))
             time.sleep(0.1)
         control[p] = kwire.control_offsets(batches)
+        # The broker answers control batches without records, so the read
+        # ends at the last data record, not at hwm - 1.
+        last[p] = max([r[0] for r in kwire.data_records(batches)], default=-1)
     c = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id=None,
                       enable_auto_commit=False, fetch_max_wait_ms=100)
     got = {p: [] for p in range(partitions)}
@@ -195,14 +198,16 @@ def read_back(cluster, partitions, ends, timeout=30):
         c.seek_to_beginning()
         seen = {p: -1 for p in range(partitions)}
         deadline = time.monotonic() + timeout
-        while any(seen[p] < hwm[p] - 1 for p in range(partitions)):
+        while any(seen[p] < last[p] for p in range(partitions)):
             if time.monotonic() > deadline:
                 raise RuntimeError("read stopped at %s, high watermarks %s" % (seen, hwm))
             for tp, recs in c.poll(timeout_ms=200).items():
                 for m in recs:
                     seen[tp.partition] = max(seen[tp.partition], m.offset)
-                    if m.offset not in control[tp.partition]:
-                        got[tp.partition].append((m.offset, m.value))
+                    if m.offset in control[tp.partition]:
+                        raise RuntimeError("kafka-python returned a record at control offset "
+                                           "%d of partition %d" % (m.offset, tp.partition))
+                    got[tp.partition].append((m.offset, m.value))
     finally:
         c.close()
     return got, control, hwm

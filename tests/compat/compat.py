@@ -8,15 +8,16 @@ Usage: compat.py CLUSTER_DIR STRETCHLOGD NODE_DIR
   STRETCHLOGD  the broker binary (to check deploy/broker.properties.example)
   NODE_DIR     where kafkajs is installed (tests/compat/node)
 
-kafka-python 2.0.2 does not skip control batches: it hands stretchlog's Raft
-configuration and barrier batches to the application as ordinary records.
-The checks here find control batches with a raw Fetch (kwire) and skip
-records at those offsets; the closing note says how many there were, so the
-quirk stays visible. Consumer groups: kafkajs consumes what it produced in a
-group, kafka-python commits and a restarted consumer resumes from the
-committed offsets, two kafka-python consumers split a topic's partitions and
-one takes over when the other leaves, and kcat -G (librdkafka's balanced
-consumer) consumes and commits.
+kafka-python 2.0.2 does not skip control batches: it would hand stretchlog's
+Raft configuration and barrier batches to the application as ordinary
+records. The broker answers each control batch as a header without records
+(server/kh_fetch.c), so every check fails on a record at a control offset
+(found with a raw Fetch, kwire), and check_control_batches covers a log that
+starts and one that ends with a control batch. Consumer groups: kafkajs
+consumes what it produced in a group, kafka-python commits and a restarted
+consumer resumes from the committed offsets, two kafka-python consumers split
+a topic's partitions and one takes over when the other leaves, and kcat -G
+(librdkafka's balanced consumer) consumes and commits.
 """
 import base64
 import json
@@ -70,7 +71,6 @@ class Ctx:
         self.addrs = self.bootstrap.split(",")
         self.rnd = random.Random(20240611)
         self.hwm_lags = []
-        self.kp_control_seen = 0
 
     def run(self, argv, input=None, timeout=30):
         p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -124,14 +124,16 @@ class Ctx:
     def kp_read(self, topic, ends, leaders, timeout=20):
         """Every record of the partitions of ends ({partition: offset after
         the last acknowledged record}) read with kafka-python (assign +
-        seek_to_beginning) up to the high watermark, as {p: [(offset, key,
-        value, headers)]}, control records dropped (see the module doc)."""
+        seek_to_beginning) up to the last data record below the high
+        watermark, as {p: [(offset, key, value, headers)]}. A record at the
+        offset of a control batch fails (see the module doc)."""
         control = {}
-        hwm = {}
+        last = {}
         partitions = sorted(ends)
         for p in partitions:
-            b, hwm[p] = self.wait_end(topic, p, leaders, ends[p])
+            b, _hwm = self.wait_end(topic, p, leaders, ends[p])
             control[p] = kwire.control_offsets(b)
+            last[p] = max([r[0] for r in kwire.data_records(b)], default=-1)
         c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                           enable_auto_commit=False, consumer_timeout_ms=1000,
                           fetch_max_wait_ms=100)
@@ -142,16 +144,16 @@ class Ctx:
             got = {p: [] for p in partitions}
             seen = {p: -1 for p in partitions}
             deadline = time.monotonic() + timeout
-            while any(seen[p] < hwm[p] - 1 for p in partitions):
+            while any(seen[p] < last[p] for p in partitions):
                 if time.monotonic() > deadline:
-                    raise Fail("kafka-python read of %s stopped at %s, high watermarks %s" %
-                               (topic, seen, hwm))
+                    raise Fail("kafka-python read of %s stopped at %s, last data records %s" %
+                               (topic, seen, last))
                 for tp, recs in c.poll(timeout_ms=200).items():
                     for m in recs:
                         seen[tp.partition] = max(seen[tp.partition], m.offset)
-                        if m.offset in control[tp.partition]:
-                            self.kp_control_seen += 1
-                            continue
+                        check(m.offset not in control[tp.partition],
+                              "kafka-python returned a record at control offset %s/%d@%d: %r"
+                              % (topic, tp.partition, m.offset, (m.key, m.value)))
                         got[tp.partition].append((m.offset, m.key, m.value, list(m.headers)))
             return got
         finally:
@@ -272,6 +274,17 @@ def admin(ctx):
                             client_id="stretchlog-compat")
 
 
+def create_topic(ctx, topic, partitions):
+    """Creates topic (replication factor 3) with kafka-python's admin client;
+    returns its partition leaders once every partition has one."""
+    a = admin(ctx)
+    try:
+        a.create_topics([NewTopic(topic, partitions, 3)], timeout_ms=15000)
+    finally:
+        a.close()
+    return ctx.wait_leaders(topic, partitions)
+
+
 def describe(a, topic):
     r = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     res = r[0].resources[0]
@@ -343,12 +356,7 @@ def check_kp_produce_consume(ctx):
     assign()+seek_to_beginning reads every record back byte for byte; kcat
     reads the same bytes; delete_topics removes the topics."""
     topic = "compat-kp"
-    a = admin(ctx)
-    try:
-        a.create_topics([NewTopic(topic, 3, 3)], timeout_ms=15000)
-    finally:
-        a.close()
-    leaders = ctx.wait_leaders(topic, 3)
+    leaders = create_topic(ctx, topic, 3)
     recs = gen_records(ctx.rnd, 600, 3)
     pr = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks="all", compression_type="lz4",
                        linger_ms=5, retries=0, max_in_flight_requests_per_connection=1,
@@ -485,7 +493,7 @@ def group_consumer(ctx, topic, group, **kw):
 
 def poll_records(c, control, until, timeout=60):
     """Polls c until until(got) is true; got is {p: [(offset, key, value,
-    headers)]}, control records (kafka-python returns them) dropped."""
+    headers)]}; a record at a control offset fails the check."""
     got = {}
     deadline = time.monotonic() + timeout
     while not until(got):
@@ -493,9 +501,11 @@ def poll_records(c, control, until, timeout=60):
               {p: len(v) for p, v in got.items()})
         for tp, recs in c.poll(timeout_ms=200, max_records=50).items():
             for m in recs:
-                if m.offset not in control.get(tp.partition, ()):
-                    got.setdefault(tp.partition, []).append(
-                        (m.offset, m.key, m.value, list(m.headers)))
+                check(m.offset not in control.get(tp.partition, ()),
+                      "kafka-python returned a record at control offset %s/%d@%d"
+                      % (tp.topic, tp.partition, m.offset))
+                got.setdefault(tp.partition, []).append(
+                    (m.offset, m.key, m.value, list(m.headers)))
     return got
 
 
@@ -561,8 +571,11 @@ class Poller(threading.Thread):
         try:
             while not self.stop.is_set():
                 for tp, recs in self.c.poll(timeout_ms=100).items():
-                    self.records += [(tp.partition, m.offset, m.key, m.value) for m in recs
-                                     if m.offset not in self.control.get(tp.partition, ())]
+                    for m in recs:
+                        check(m.offset not in self.control.get(tp.partition, ()),
+                              "kafka-python returned a record at control offset %d@%d"
+                              % (tp.partition, m.offset))
+                    self.records += [(tp.partition, m.offset, m.key, m.value) for m in recs]
                 self.assigned = {tp.partition for tp in self.c.assignment()}
         except Exception as e:  # noqa: BLE001 - reported by the check
             self.error = e
@@ -691,6 +704,141 @@ def check_group_coordinator_failover(ctx):
                                                                        took)
 
 
+def check_control_batches(ctx):
+    """Control batches (the Raft configuration at offset 0 of every new
+    partition) reach no application: a raw Fetch v4 and v11 see a header
+    without records; kafka-python (Fetch v4) reads nothing from a partition
+    holding only that batch and does not fail, then exactly the data records;
+    kcat -e (Fetch v11) stops at the end of a log that ends in a control
+    batch, and at the end once data follows."""
+    topic = "compat-control"
+    leaders = create_topic(ctx, topic, 1)
+    batches, hwm = ctx.raw_log(topic, 0, leaders)
+    check([(b.base_offset, b.is_control, len(b.records)) for b in batches] == [(0, True, 0)],
+          "new partition: raw Fetch v11 batches (base, control, records) %s, hwm %d" %
+          ([(b.base_offset, b.is_control, len(b.records)) for b in batches], hwm))
+    # Fetch v4 (kafka-python) gets no record set made of control headers only.
+    c = kwire.Conn(leaders[0])
+    try:
+        from kafka.protocol.fetch import FetchRequest
+        r = c.request(FetchRequest[4](replica_id=-1, max_wait_time=10, min_bytes=1,
+                                      max_bytes=1 << 20, isolation_level=0,
+                                      topics=[(topic, [(0, 0, 1 << 20)])]))
+        data = r.topics[0][1][0][-1]
+        check(len(data) == 0, "Fetch v4 of a control-only log: %d record bytes" % len(data))
+    finally:
+        c.close()
+
+    def kp_all():
+        c = KafkaConsumer(bootstrap_servers=ctx.bootstrap, group_id=None,
+                          enable_auto_commit=False, consumer_timeout_ms=1500,
+                          fetch_max_wait_ms=100)
+        try:
+            tp = TopicPartition(topic, 0)
+            c.assign([tp])
+            c.seek_to_beginning()
+            return [(m.offset, m.value) for m in c], c.position(tp)
+        finally:
+            c.close()
+
+    got, _pos = kp_all()
+    check(got == [], "kafka-python read %s from a partition holding only a control batch" % got)
+    out = ctx.run(["kcat", "-b", ctx.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "beginning",
+                   "-e", "-q", "-f", "%o %s\n"], timeout=30)
+    check(out == b"", "kcat -e over a control-only log printed %r" % out)
+    ctx.run(["kcat", "-b", ctx.bootstrap, "-P", "-t", topic, "-p", "0", "-X",
+             "topic.request.required.acks=-1"], input=b"r1\nr2\nr3\n")
+    ctx.wait_end(topic, 0, leaders, 4)
+    got, pos = kp_all()
+    check(got == [(1, b"r1"), (2, b"r2"), (3, b"r3")] and pos == 4,
+          "kafka-python after the control batch: %s, position %d" % (got, pos))
+    out = ctx.run(["kcat", "-b", ctx.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "beginning",
+                   "-e", "-q", "-f", "%o %s\n"], timeout=30)
+    check(out == b"1 r1\n2 r2\n3 r3\n", "kcat -e after the control batch printed %r" % out)
+    return "control batch at offset 0 hidden from kafka-python and kcat"
+
+
+def check_admin_broker_and_duplicates(ctx):
+    """CreateTopics naming a topic twice: INVALID_REQUEST with a message at
+    both occurrences, nothing created for it, the other topic created.
+    DescribeConfigs BROKER: this broker's id gives every broker key with
+    its source (STATIC_BROKER from the properties file, DEFAULT otherwise),
+    read-only; "" gives the defaults; another broker's id or a name that is
+    no id gives INVALID_REQUEST with a message; kafka-python's admin client
+    describes broker 2 (sent to broker 2). AlterConfigs BROKER:
+    INVALID_REQUEST with a message."""
+    from kafka.protocol.admin import (AlterConfigsRequest, CreateTopicsRequest,
+                                      DescribeConfigsRequest)
+    from kafka.protocol.metadata import MetadataRequest
+    c = kwire.Conn(ctx.addrs[0])
+    try:
+        r = c.request(CreateTopicsRequest[3](
+            create_topic_requests=[("compat-dup", 1, 3, [], []), ("compat-dup-ok", 1, 3, [], []),
+                                   ("compat-dup", 2, 3, [], [])],
+            timeout=15000, validate_only=False))
+        res = [(t[0], t[1]) for t in r.topic_errors]
+        check_same("CreateTopics with a duplicate (topic, error)",
+                   [("compat-dup", 42), ("compat-dup-ok", 0), ("compat-dup", 42)], res)
+        check(all(t[2] and "compat-dup" in t[2] for t in r.topic_errors if t[1] == 42),
+              "duplicate topic error messages: %s" % [t[2] for t in r.topic_errors])
+        md = c.request(MetadataRequest[4](topics=["compat-dup", "compat-dup-ok"],
+                                          allow_auto_topic_creation=False))
+        check_same("Metadata after the duplicate create (topic, error)",
+                   [("compat-dup", 3), ("compat-dup-ok", 0)],
+                   sorted((t[1], t[0]) for t in md.topics))
+
+        def describe_broker(name, keys=None):
+            r = c.request(DescribeConfigsRequest[2](resources=[(4, name, keys)],
+                                                    include_synonyms=True))  # v2: source is an int8
+            err, msg, _rt, _rn, entries = r.resources[0]
+            return err, msg, {e[0]: e for e in entries}
+
+        err, msg, own = describe_broker("1")
+        check(err == 0, "DescribeConfigs BROKER 1 on broker 1: error %d %s" % (err, msg))
+        # (value, read_only, config_source) of a key from the properties
+        # file and of one left at its default.
+        check_same("broker 1 keys (key, value, read_only, source)",
+                   [("node.id", "1", True, 4), ("log.segment.bytes", "1073741824", True, 5)],
+                   [(k,) + tuple(own[k][1:4]) for k in ("node.id", "log.segment.bytes")
+                    if k in own])
+        check(own["node.id"][5][0][2] == 4,
+              "node.id synonyms %s (want the static value first)" % (own["node.id"][5],))
+        check(all(not e[4] for e in own.values()), "a broker key marked sensitive")
+        err, msg, one = describe_broker("1", ["broker.rack"])
+        check(err == 0 and list(one) == ["broker.rack"] and one["broker.rack"][1] == "r1-a",
+              "DescribeConfigs BROKER 1 broker.rack: %d %s %s" % (err, msg, one))
+        err, msg, dflt = describe_broker("")
+        check(err == 0 and "node.id" not in dflt and dflt and
+              all(e[3] == 5 for e in dflt.values()) and
+              dflt["log.segment.bytes"][1] == "1073741824",
+              "DescribeConfigs BROKER \"\" (cluster defaults): %d %s %s" %
+              (err, msg, sorted(dflt)[:5]))
+        for name in ("2", "abc"):
+            err, msg, rows = describe_broker(name)
+            check(err == 42 and msg and not rows,
+                  "DescribeConfigs BROKER %r on broker 1: error %d, message %r, %d rows" %
+                  (name, err, msg, len(rows)))
+        ar = c.request(AlterConfigsRequest[0](
+            resources=[(4, "1", [("log.retention.ms", "1000")])], validate_only=False))
+        err, msg = ar.resources[0][0], ar.resources[0][1]
+        check(err == 42 and msg and "static" in msg,
+              "AlterConfigs BROKER 1: error %d, message %r" % (err, msg))
+    finally:
+        c.close()
+    a = admin(ctx)
+    try:
+        r = a.describe_configs([ConfigResource(ConfigResourceType.BROKER, "2")])
+        res = r[0].resources[0]
+        check(res[0] == 0, "kafka-python describe_configs BROKER 2: error %d %s" % (res[0], res[1]))
+        got = {e[0]: e[1] for e in res[4]}
+        check(got.get("node.id") == "2" and got.get("broker.region") == "r2",
+              "kafka-python describe_configs BROKER 2: node.id %r broker.region %r" %
+              (got.get("node.id"), got.get("broker.region")))
+    finally:
+        a.close()
+    return "duplicate create refused, %d broker keys described, broker alter refused" % len(own)
+
+
 def check_error_codes(ctx):
     """Requests that must fail get Kafka's error code (kafka-python's
     protocol structs on a raw connection, so the exact code is seen)."""
@@ -749,7 +897,8 @@ def check_error_codes(ctx):
 
 
 CHECKS = [check_config_template, check_kcat_lz4, check_kcat_metadata, check_kp_admin,
-          check_kp_produce_consume, check_kafkajs, check_kp_group_commit, check_kp_group_split,
+          check_kp_produce_consume, check_kafkajs, check_control_batches,
+          check_admin_broker_and_duplicates, check_kp_group_commit, check_kp_group_split,
           check_kcat_group, check_error_codes, check_group_coordinator_failover]
 
 
@@ -772,8 +921,6 @@ def main(argv):
             failed.append(name)
             print("FAIL %-22s %5.1fs (exception)\n%s" % (name, time.monotonic() - t0,
                                                           traceback.format_exc()), flush=True)
-    print("note: kafka-python 2.0.2 returned %d control records as data (skipped by offset)"
-          % ctx.kp_control_seen)
     if ctx.hwm_lags:
         # Known broker issue: acks=all completes once Raft commits, while the
         # high watermark also waits for the leader's own write to be durable.

@@ -115,23 +115,19 @@ class Batch:
 
 def fetch_batches(addr, topic, partition, offset=0, max_wait_ms=100, end=None, rack=None):
     """Every batch of topic/partition from offset up to the high watermark
-    (or end), fetched from broker addr with Fetch v4, or with Fetch v11 and
-    rack_id rack when rack is given (a follower serves those, KIP-392).
-    Returns (batches, high watermark); raises on a partition error."""
+    (or end), fetched from broker addr with Fetch v11 (which carries every
+    control batch, as a header without records) and rack_id rack when given
+    (a follower serves those, KIP-392). Returns (batches, high watermark);
+    raises on a partition error."""
     c = Conn(addr)
     out = []
     try:
         while True:
-            if rack is None:
-                req = FetchRequest[4](replica_id=-1, max_wait_time=max_wait_ms, min_bytes=1,
-                                      max_bytes=8 << 20, isolation_level=0,
-                                      topics=[(topic, [(partition, offset, 4 << 20)])])
-            else:
-                req = FetchRequest[11](replica_id=-1, max_wait_time=max_wait_ms, min_bytes=1,
-                                       max_bytes=8 << 20, isolation_level=0, session_id=0,
-                                       session_epoch=-1,
-                                       topics=[(topic, [(partition, -1, offset, -1, 4 << 20)])],
-                                       forgotten_topics_data=[], rack_id=rack)
+            req = FetchRequest[11](replica_id=-1, max_wait_time=max_wait_ms, min_bytes=1,
+                                   max_bytes=8 << 20, isolation_level=0, session_id=0,
+                                   session_epoch=-1,
+                                   topics=[(topic, [(partition, -1, offset, -1, 4 << 20)])],
+                                   forgotten_topics_data=[], rack_id=rack or "")
             r = c.request(req)
             _t, plist = r.topics[0]
             err, hwm, data = plist[0][1], plist[0][2], plist[0][-1]

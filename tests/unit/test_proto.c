@@ -143,6 +143,18 @@ START_TEST(crc_hw_matches_sw)
 			ck_assert_msg(hw == sw, "start %zu len %zu", start, len);
 		}
 	}
+	/* Lengths around the interleaved block sizes (3 x 256, 3 x 8192). */
+	static uint8_t big[3 * 3 * 8192 + 64];
+	rng_fill(big, sizeof(big));
+	static const size_t lens[] = {767, 768, 769, 1536, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1,
+				      3 * 8192 + 3 * 256 + 7, 2 * 3 * 8192 + 5, sizeof(big) - 8};
+	for (size_t start = 0; start < 8; start += 3) {
+		for (size_t i = 0; i < SL_ARRAY_LEN(lens); i++) {
+			ck_assert_msg(kp_crc32c(7, big + start, lens[i]) ==
+					      kp__crc32c_sw(7, big + start, lens[i]),
+				      "start %zu len %zu", start, lens[i]);
+		}
+	}
 }
 END_TEST
 
