@@ -17,7 +17,9 @@
  * INVALID_REPLICATION_FACTOR, INVALID_CONFIG, POLICY_VIOLATION, ...); a
  * topic named more than once in one CreateTopics gets INVALID_REQUEST at
  * every occurrence and is not created, as in Kafka; explicit replica
- * assignments are refused with INVALID_REQUEST (placement decides); a
+ * assignments are refused with INVALID_REQUEST (placement decides), and so
+ * are creating or deleting the internal topic __consumer_offsets (its
+ * coordinators create it; deleting it would lose committed offsets); a
  * BROKER resource naming another broker (or not a broker id), AlterConfigs
  * on any BROKER resource (broker configuration is static) and other
  * resource types get INVALID_REQUEST with a message saying why. */
@@ -186,6 +188,12 @@ static void create_one(struct sd_broker *b, struct admin *a, bool validate_only,
 		out->error_message = kmsg_str_make("invalid topic name");
 		return;
 	}
+	if (strcmp(name, SD_OFFSETS_TOPIC) == 0) {
+		out->error_code = KE_INVALID_REQUEST;
+		out->error_message = kmsg_str_make(SD_OFFSETS_TOPIC " is internal: the group "
+						   "coordinator creates it");
+		return;
+	}
 	if (t->assignments.count > 0) {
 		out->error_code = KE_INVALID_REQUEST;
 		out->error_message = kmsg_str_make("replica assignments are chosen by placement");
@@ -296,6 +304,13 @@ static void handle_delete_topics(void *ctx, struct sk_request *req)
 		if (!sd_kstr_copy(ks, name, sizeof(name)) ||
 		    sd_ctl_state_topic_find(sd_controller_state(b), name) == NULL) {
 			out->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+			continue;
+		}
+		if (strcmp(name, SD_OFFSETS_TOPIC) == 0) {
+			out->error_code = KE_INVALID_REQUEST;
+			out->error_message = kmsg_str_make(
+			    SD_OFFSETS_TOPIC " is internal: deleting it would lose every "
+					     "committed offset");
 			continue;
 		}
 		struct admin_call *c = new_call(a, &out->error_code, &out->error_message);

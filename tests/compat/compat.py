@@ -868,6 +868,10 @@ def check_error_codes(ctx):
              create("compat-e5", 1, 3, [("leaders.preference", "regions:")]), 40),
             ("DeleteTopics unknown", c.request(DeleteTopicsRequest[1](
                 topics=["compat-nosuch"], timeout=10000)).topic_error_codes[0][1], 3),
+            # The consumer group checks before this one created it.
+            ("CreateTopics __consumer_offsets", create("__consumer_offsets", 1, 3), 42),
+            ("DeleteTopics __consumer_offsets", c.request(DeleteTopicsRequest[1](
+                topics=["__consumer_offsets"], timeout=10000)).topic_error_codes[0][1], 42),
             ("DescribeConfigs unknown topic", c.request(DescribeConfigsRequest[1](
                 resources=[(2, "compat-nosuch", None)], include_synonyms=False)).resources[0][0],
              3),
