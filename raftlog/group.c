@@ -141,7 +141,7 @@ void rl__group_after(struct rl_group *g)
 			again |= rl__group_commit_advanced(g);
 		}
 		again |= rl__group_transfer_poll(g);
-		if (!again) {
+		if (!again && !g->commit_dirty) {
 			break;
 		}
 	}

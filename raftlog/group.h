@@ -20,7 +20,11 @@
  *   highest contiguous durable index, never an index replaced since its
  *   write began.
  * - High watermark: the offset just past the last entry with Raft index <=
- *   commit index that is durable locally. Data is readable up to it.
+ *   commit index that is durable locally (the log start offset if there is
+ *   none). Data is readable up to it. It is recomputed whenever the commit
+ *   index or the log changes (appends made durable, and a catch-up's
+ *   truncate, restart or window), so after a catch-up restarted the log it
+ *   never points past the restarted log or at data it no longer holds.
  * - Submissions (leader only): acks=1 completes when the entry is durable on
  *   the leader, acks=all when it is committed. Losing leadership fails
  *   pending submissions with RL_ENOTLEADER (the entry may still commit: the

@@ -163,7 +163,7 @@ struct rl_group {
 	bool failed;
 	bool closing;
 	bool close_done;
-	bool commit_dirty;
+	bool commit_dirty;         /* commit index or log changed: recompute HWM */
 	char errmsg[256];
 
 	/* Storage pipeline. */

@@ -131,12 +131,29 @@ static void append_cb(struct rl_append_req *req, int status)
 	op_done(g);
 }
 
-/* Completion of a storage operation that a catch-up transfer waits for. */
+/* The log changed other than by an append libraft asked for (a truncate, a
+ * restart at another start, a catch-up window): the high watermark depends
+ * on the log as much as on the commit index, so it is recomputed from the
+ * new log by the next rl__group_after() (which every host entry point and
+ * every storage completion ends with). */
+static void log_changed(struct rl_group *g)
+{
+	g->commit_dirty = true;
+}
+
+/* Completion of a truncate, reset or catch-up append: the transfer waiting
+ * for it (tid, 0 = none) continues, and the high watermark follows the
+ * log (durable_index moved). */
 static void cu_notify(struct rl_group *g, uint64_t tid, int status)
 {
-	if (tid != 0 && !g->closing && !g->failed) {
+	if (g->closing || g->failed) {
+		return;
+	}
+	log_changed(g);
+	if (tid != 0) {
 		rl__rx_op_done(g, tid, status);
 	}
+	rl__group_after(g);
 }
 
 static void trunc_cb(struct rl_truncate_req *req, int status)
@@ -181,6 +198,7 @@ static int truncate_from(struct rl_group *g, uint64_t index, uint64_t tid)
 	}
 	g->ops_inflight++;
 	forget_from(g, index);
+	log_changed(g);
 	return 0;
 }
 
@@ -491,6 +509,7 @@ static int reset_log(struct rl_group *g, uint64_t next_index, int64_t next_offse
 	}
 	g->ops_inflight++;
 	forget_from(g, next_index);
+	log_changed(g);
 	return 0;
 }
 

@@ -77,6 +77,8 @@ static struct {
 	uint32_t window_bytes;
 	uint64_t segment_bytes;
 	unsigned retain_pct; /* sim: chance of a retention pass per fault draw */
+	bool check_hwm;      /* step_ms() checks every high watermark each ms */
+	int64_t notified_hwm[NMAX + 1]; /* last env->hwm_changed value, per node */
 	struct rl_group_env env;
 } c;
 
@@ -131,6 +133,50 @@ static int env_send_catchup(struct rl_group *g, uint64_t to, bool bulk, const ui
 	wm->due = c.now + 1;
 	wm->kind = bulk ? W_BULK : W_CONTROL;
 	return 0;
+}
+
+static void env_hwm_changed(struct rl_group *g, int64_t hwm)
+{
+	struct node *n = node_of(g);
+	if (n != NULL) { /* NULL inside rl_group_open(): open_node() reads it */
+		c.notified_hwm[n->id] = hwm;
+	}
+}
+
+/* Every up replica's high watermark lies in [log start, durable end],
+ * covers only entries at or below its commit index, and is the value the
+ * host was last told. */
+static void check_hwm_all(void)
+{
+	for (int i = 0; i < c.n_nodes; i++) {
+		struct node *n = &c.nodes[i];
+		if (!n->up) {
+			continue;
+		}
+		struct rl_log_info li;
+		struct rl_group_status st;
+		rl_log_get_info(n->log, &li);
+		rl_group_get_status(n->g, &st);
+		if (st.failed) {
+			continue;
+		}
+		if (st.hwm < li.start_offset || st.hwm > li.durable_offset ||
+		    st.hwm != c.notified_hwm[n->id]) {
+			ck_abort_msg("node %d: hwm %lld (notified %lld) outside [%lld, durable %lld] "
+				     "(log %llu..%llu, commit %llu)",
+				     i + 1, (long long)st.hwm, (long long)c.notified_hwm[n->id],
+				     (long long)li.start_offset, (long long)li.durable_offset,
+				     (unsigned long long)li.first_index,
+				     (unsigned long long)li.last_index,
+				     (unsigned long long)st.commit_index);
+		}
+		uint64_t idx;
+		if (st.hwm > li.start_offset) {
+			ck_assert_int_eq(rl_offset_to_index(n->log, st.hwm - 1, &idx), 0);
+			ck_assert_uint_le(idx, st.commit_index);
+			ck_assert_uint_le(idx, li.durable_index);
+		}
+	}
 }
 
 static void run_writers(void)
@@ -237,6 +283,9 @@ static void step_ms(unsigned ms)
 		drain_lanes();
 		run_writers();
 		deliver();
+		if (c.check_hwm) {
+			check_hwm_all();
+		}
 	}
 }
 
@@ -280,6 +329,9 @@ static void open_node(int i, bool bootstrap)
 	ck_assert_int_eq(rl_group_open(n->log, &gc, &c.env, c.now, &n->g), 0);
 	rl_group_set_data(n->g, n);
 	n->up = true;
+	struct rl_group_status st;
+	rl_group_get_status(n->g, &st);
+	c.notified_hwm[n->id] = st.hwm;
 }
 
 static void close_cb(struct rl_group *g, void *arg)
@@ -320,6 +372,7 @@ static void cluster_init(uint64_t seed)
 	c.now = 1000;
 	c.env.send = env_send;
 	c.env.send_catchup = env_send_catchup;
+	c.env.hwm_changed = env_hwm_changed;
 	c.n_nodes = N;
 	c.snap_threshold = 64;
 	c.snap_trailing = 16;
@@ -1012,6 +1065,54 @@ START_TEST(catchup_source_failover)
 }
 END_TEST
 
+/* A follower's catch-up restarts its log at a source's start, twice: at
+ * the leader's (above the follower's old high watermark), then, the leader
+ * dead, at another replica's lower one (below it). The high watermark
+ * follows the restarted log at every step instead of keeping the value
+ * the old log had (simulator seeds 333 and 755 before the fix). */
+START_TEST(catchup_reset_moves_hwm)
+{
+	cluster_up(808);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	int f = (l + 1) % N;
+	write_batches(0, 100, 0); /* past one snapshot threshold everywhere */
+	stop_node(f);
+	write_batches(100, 300, 10);
+	retain_node(l);
+	write_batches(400, 100, 10);
+	c.check_hwm = true;
+	open_node(f, false);
+	struct rl_group_status st, sl;
+	status_of(f, &st);
+	status_of(l, &sl);
+	ck_assert_int_gt(st.hwm, 0);              /* from its own snapshot */
+	ck_assert_int_gt(sl.start_offset, st.hwm); /* the leader deleted past it */
+	struct rl_catchup_stats cs = {0};
+	for (unsigned t = 0; t < 20000 && cs.resets == 0; t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.resets, 1);
+	ck_assert_uint_eq(cs.windows_appended, 0);
+	status_of(f, &st);
+	ck_assert_int_eq(st.start_offset, sl.start_offset);
+	stop_node(l); /* the other replica, which kept everything, takes over */
+	for (unsigned t = 0; t < 20000 && cs.resets < 2; t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.resets, 2);
+	status_of(f, &st);
+	ck_assert_int_eq(st.start_offset, 0);
+	ck_assert(wait_caught_up(f, 30000));
+	c.check_hwm = false;
+	write_batches(500, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* ---- Randomized simulation ----------------------------------------------
  * Each seed runs a cluster through random submissions (acks=1 and all),
  * message loss, one-way link cuts, and node restarts, then heals it.
@@ -1287,6 +1388,7 @@ Suite *group_suite(void)
 	tcase_add_test(cu, catchup_new_learner);
 	tcase_add_test(cu, catchup_after_leader_retention);
 	tcase_add_test(cu, catchup_source_failover);
+	tcase_add_test(cu, catchup_reset_moves_hwm);
 	tcase_add_test(cu, learner_without_snapshot);
 	tcase_add_test(cu, catchup_hostile_messages);
 	suite_add_tcase(s, cu);
