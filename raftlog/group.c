@@ -356,6 +356,9 @@ void rl_group_receive(struct rl_group *g, struct raft_message *msg, uint64_t now
 void rl__group_receive_msg(struct rl_group *g, struct raft_message *msg)
 {
 	struct rl__recv recv;
+	if (rl__group_answer_stale(g, msg)) {
+		return;
+	}
 	if (rl__group_prepare_receive(g, msg, &recv) != 0) {
 		rl__group_free_message(msg);
 		return;

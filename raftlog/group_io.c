@@ -402,6 +402,10 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 {
 	struct rl__meta_op *op = req->data;
 	struct rl_group *g = op->g;
+	if (!op->install) {
+		SL_ASSERT(g->snapshots_taking > 0);
+		g->snapshots_taking--;
+	}
 	if (status != 0) {
 		rl__group_fail(g, status, "write snapshot metadata");
 		raft_configuration_close(&op->meta.configuration);
@@ -431,6 +435,7 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 		if (rv != 0 && rv != RL_ESHUTDOWN) {
 			rl__group_fail(g, RL_EIO, "take snapshot");
 		}
+		rl__rx_snapshot_taken(g);
 		rl__group_after(g);
 	}
 	sl_free(op);
@@ -439,7 +444,11 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 
 /* Writes snapshot metadata, then steps RAFT_SNAPSHOT (taken) or
  * RAFT_PERSISTED_SNAPSHOT (installed). Ownership of meta->configuration
- * passes to this function. */
+ * passes to this function. While a taken snapshot is being written,
+ * libraft is not given an InstallSnapshot (g->snapshots_taking): libraft
+ * 0.22.1 restores an installed snapshot's trail at once, and the taken
+ * snapshot's RAFT_SNAPSHOT then names an index its trail no longer holds
+ * (TrailSnapshot asserts; replication.c says the caller must wait). */
 int rl__group_write_snapshot(struct rl_group *g, struct raft_snapshot_metadata *meta,
 			     int64_t log_start_offset, unsigned trailing, bool install)
 {
@@ -468,6 +477,9 @@ int rl__group_write_snapshot(struct rl_group *g, struct raft_snapshot_metadata *
 		goto err;
 	}
 	g->ops_inflight++;
+	if (!install) {
+		g->snapshots_taking++;
+	}
 	return 0;
 err:
 	sl_free(op);
