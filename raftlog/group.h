@@ -113,6 +113,28 @@
  * - Without env->send_catchup, InstallSnapshot falls back to a metadata-only
  *   install: the follower's log restarts empty at I + 1.
  *
+ * libraft 0.22.1: contracts kept and bugs worked around
+ * ------------------------------------------------------
+ * Found by reading the library and by tests/sim, also linked against an
+ * assertions-on libraft (tests/sim/raft-debug.sh). Each is explained where
+ * it is handled.
+ * - Pre-vote refusals carry the request's term, not the voter's, which can
+ *   leave a group leaderless: the driver puts its current term in refusals
+ *   (never in a granted pre-vote, whose term libraft checks).
+ * - An AppendEntries or InstallSnapshot of an older term is answered with
+ *   an AppendEntriesResult whose last_log_index is never set (a leader of
+ *   the current term may take it as a success up to a random index): the
+ *   driver answers such messages itself (current term, rejected and
+ *   last_log_index 0, which a leader of that term ignores).
+ * - libraft must not start installing a snapshot while one it takes is
+ *   being recorded (its install restores the trail at once, and the taken
+ *   RAFT_SNAPSHOT then names an index it no longer has): InstallSnapshot
+ *   waits (catch-up) or is dropped (the leader resends) meanwhile.
+ * - An InstallSnapshot received while installing leaks: dropped.
+ * - Entries at or below the snapshot are stripped from AppendEntries
+ *   (libraft forgets their terms and would append them again).
+ * - Leadership transfer does not wait for the target (see above).
+ *
  * Threads: everything runs on the loop thread (or the simulator's thread). */
 #ifndef RL_GROUP_H
 #define RL_GROUP_H

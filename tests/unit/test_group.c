@@ -1065,6 +1065,65 @@ START_TEST(catchup_source_failover)
 }
 END_TEST
 
+/* An AppendEntries (prev_log_index 0) or InstallSnapshot of an older term
+ * is answered with the follower's current term and a result that claims
+ * nothing; libraft 0.22.1 leaves last_log_index unset there, and the
+ * leader of the current term took it as a success up to a random index
+ * (raft-debug.sh seed 234). Delivered to the leader, it moves no match
+ * index past the follower's log. */
+START_TEST(stale_term_answered)
+{
+	cluster_up(919);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 10, 0);
+	int f = (l + 1) % N;
+	uint64_t lid = c.nodes[l].id, fid = c.nodes[f].id;
+	for (int kind = 0; kind < 2; kind++) {
+		struct rl_group_status sf;
+		status_of(f, &sf);
+		ck_assert_uint_ge(sf.term, 2);
+		struct raft_message m;
+		memset(&m, 0, sizeof(m));
+		m.server_id = lid;
+		if (kind == 0) {
+			m.type = RAFT_APPEND_ENTRIES;
+			m.append_entries.term = sf.term - 1;
+		} else {
+			m.type = RAFT_INSTALL_SNAPSHOT;
+			m.install_snapshot.term = sf.term - 1;
+			m.install_snapshot.last_index = sf.last_index + 100;
+			m.install_snapshot.last_term = sf.term - 1;
+			raft_configuration_init(&m.install_snapshot.conf);
+		}
+		unsigned nq = c.nq;
+		rl_group_receive(c.nodes[f].g, &m, c.now);
+		ck_assert_uint_eq(c.nq, nq + 1);
+		const struct wire *w = &c.q[nq];
+		ck_assert_uint_eq(w->from, fid);
+		ck_assert_uint_eq(w->to, lid);
+		struct raft_message r;
+		ck_assert_int_eq(sl_rpc_decode(w->buf, w->len, NULL, &r), 0);
+		ck_assert_int_eq(r.type, RAFT_APPEND_ENTRIES_RESULT);
+		ck_assert_uint_eq(r.append_entries_result.term, sf.term);
+		ck_assert_uint_eq(r.append_entries_result.rejected, 0);
+		ck_assert_uint_le(r.append_entries_result.last_log_index, sf.last_index);
+		step_ms(5);
+		struct rl_group_progress pr[NMAX];
+		unsigned n = rl_group_progress(c.nodes[l].g, pr, NMAX);
+		status_of(f, &sf);
+		for (unsigned i = 0; i < n; i++) {
+			if (pr[i].id == fid) {
+				ck_assert_uint_le(pr[i].match_index, sf.last_index);
+			}
+		}
+	}
+	write_batches(10, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* A follower's catch-up restarts its log at a source's start, twice: at
  * the leader's (above the follower's old high watermark), then, the leader
  * dead, at another replica's lower one (below it). The high watermark
@@ -1380,6 +1439,7 @@ Suite *group_suite(void)
 	tcase_add_test(tc, elects_and_replicates);
 	tcase_add_test(tc, transfer_under_load);
 	tcase_add_test(tc, failover_keeps_acknowledged);
+	tcase_add_test(tc, stale_term_answered);
 	suite_add_tcase(s, tc);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);
