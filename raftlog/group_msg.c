@@ -381,7 +381,13 @@ void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, stru
 
 void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg)
 {
-	if (msg->type == RAFT_APPEND_ENTRIES || msg->type == RAFT_INSTALL_SNAPSHOT) {
+	/* A leader of an older term (seen late, or cut off from the rest) is
+	 * no contact with the current leader: it must not keep a follower's
+	 * reads looking fresh. */
+	uint64_t term = msg->type == RAFT_APPEND_ENTRIES ? msg->append_entries.term
+			: msg->type == RAFT_INSTALL_SNAPSHOT ? msg->install_snapshot.term
+							      : 0;
+	if (term != 0 && term >= raft_current_term(&g->raft)) {
 		g->last_leader_contact_ms = g->now_ms;
 	}
 	for (unsigned i = 0; i < g->n_contacts; i++) {
