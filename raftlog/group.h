@@ -159,7 +159,8 @@ struct rl_group_env {
 	void (*send)(struct rl_group *g, const struct raft_message *msg);
 	/* Optional: the Raft role changed (RAFT_FOLLOWER/CANDIDATE/LEADER). */
 	void (*role_changed)(struct rl_group *g, int old_role, int new_role);
-	/* Optional: the high watermark advanced (or fell back after a restart). */
+	/* Optional: the high watermark advanced (or fell back: after a
+	 * restart, or a catch-up that restarted the log at a lower start). */
 	void (*hwm_changed)(struct rl_group *g, int64_t hwm);
 	/* Optional: a fatal storage error failed the group (log failed). */
 	void (*failed)(struct rl_group *g, int err, const char *msg);
