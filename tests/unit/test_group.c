@@ -1124,6 +1124,66 @@ START_TEST(stale_term_answered)
 }
 END_TEST
 
+static void request_vote(int to, uint64_t from, uint64_t term, bool pre_vote)
+{
+	struct rl_log_info li;
+	rl_log_get_info(c.nodes[to].log, &li);
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_REQUEST_VOTE;
+	m.server_id = from;
+	m.request_vote.version = 2;
+	m.request_vote.term = term;
+	m.request_vote.candidate_id = from;
+	m.request_vote.last_log_index = li.last_index;
+	m.request_vote.last_log_term = li.last_term;
+	m.request_vote.disrupt_leader = true;
+	m.request_vote.pre_vote = pre_vote;
+	rl_group_receive(c.nodes[to].g, &m, c.now);
+}
+
+/* A granted pre-vote that waits in the outbox (behind a term/vote write)
+ * while the voter's term moves on keeps the term it was granted for: the
+ * driver's pre-vote term workaround rewrites refusals only (libraft asserts
+ * that a pre-vote result more than one term ahead is a refusal, and in a
+ * release build drops the grant; raft-debug.sh seed 913). */
+START_TEST(prevote_grant_keeps_term)
+{
+	cluster_up(913);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 5, 0);
+	int x = (l + 1) % N, y = (l + 2) % N;
+	struct rl_group_status st;
+	status_of(x, &st);
+	uint64_t t = st.term, yid = c.nodes[y].id, lid = c.nodes[l].id;
+	unsigned nq = c.nq;
+	/* Writers do not run: every message waits for the term writes. */
+	request_vote(x, yid, t + 1, false);  /* real vote: term t + 1 */
+	request_vote(x, lid, t + 2, true);   /* pre-vote for t + 2: granted */
+	request_vote(x, yid, t + 3, false);  /* real vote: term t + 3 */
+	ck_assert_uint_eq(c.nq, nq);
+	run_writers();
+	bool seen = false;
+	for (unsigned i = nq; i < c.nq; i++) {
+		struct raft_message r;
+		ck_assert_int_eq(sl_rpc_decode(c.q[i].buf, c.q[i].len, NULL, &r), 0);
+		if (r.type == RAFT_REQUEST_VOTE_RESULT && r.request_vote_result.pre_vote) {
+			ck_assert_uint_eq(c.q[i].to, lid);
+			ck_assert(r.request_vote_result.vote_granted);
+			ck_assert_uint_eq(r.request_vote_result.term, t + 2);
+			seen = true;
+		}
+	}
+	ck_assert(seen);
+	step_ms(5000); /* the disrupted group settles on a leader */
+	ck_assert_int_ge(wait_leader(10000), 0);
+	write_batches(5, 10, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* A follower's catch-up restarts its log at a source's start, twice: at
  * the leader's (above the follower's old high watermark), then, the leader
  * dead, at another replica's lower one (below it). The high watermark
@@ -1440,6 +1500,7 @@ Suite *group_suite(void)
 	tcase_add_test(tc, transfer_under_load);
 	tcase_add_test(tc, failover_keeps_acknowledged);
 	tcase_add_test(tc, stale_term_answered);
+	tcase_add_test(tc, prevote_grant_keeps_term);
 	suite_add_tcase(s, tc);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);
