@@ -338,9 +338,12 @@ int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, stru
 		msg->server_address = "";
 	}
 	if (msg->type == RAFT_INSTALL_SNAPSHOT &&
-	    (g->raft.snapshot.installing || g->snapshots_taking > 0)) {
+	    (g->raft.snapshot.installing ||
+	     (g->snapshots_taking > 0 && msg->install_snapshot.last_index > g->snapshot_index))) {
 		/* Installing: libraft 0.22.1 would leak it. Taking: it must not
-		 * install now (group_io.c). The leader resends. */
+		 * start an install now (group_io.c; one at or below the snapshot
+		 * being taken is answered at once, those entries are committed
+		 * here). The leader resends. */
 		return RL_EBUSY;
 	}
 	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0 ||
