@@ -142,7 +142,7 @@ void rl__group_after(struct rl_group *g)
 			again |= rl__group_commit_advanced(g);
 		}
 		again |= rl__group_transfer_poll(g);
-		if (!again) {
+		if (!again && !g->commit_dirty) {
 			break;
 		}
 	}
@@ -361,6 +361,9 @@ void rl_group_receive(struct rl_group *g, struct raft_message *msg, uint64_t now
 void rl__group_receive_msg(struct rl_group *g, struct raft_message *msg)
 {
 	struct rl__recv recv;
+	if (rl__group_answer_stale(g, msg)) {
+		return;
+	}
 	if (rl__group_prepare_receive(g, msg, &recv) != 0) {
 		rl__group_free_message(msg);
 		return;

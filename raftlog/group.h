@@ -20,7 +20,11 @@
  *   highest contiguous durable index, never an index replaced since its
  *   write began.
  * - High watermark: the offset just past the last entry with Raft index <=
- *   commit index that is durable locally. Data is readable up to it.
+ *   commit index that is durable locally (the log start offset if there is
+ *   none). Data is readable up to it. It is recomputed whenever the commit
+ *   index or the log changes (appends made durable, and a catch-up's
+ *   truncate, restart or window), so after a catch-up restarted the log it
+ *   never points past the restarted log or at data it no longer holds.
  * - Submissions (leader only): acks=1 completes when the entry is durable on
  *   the leader, acks=all when it is committed. Losing leadership otherwise
  *   than by a transfer fails pending submissions with RL_ENOTLEADER (the
@@ -170,6 +174,28 @@
  * - Without env->send_catchup, InstallSnapshot falls back to a metadata-only
  *   install: the follower's log restarts empty at I + 1.
  *
+ * libraft 0.22.1: contracts kept and bugs worked around
+ * ------------------------------------------------------
+ * Found by reading the library and by tests/sim, also linked against an
+ * assertions-on libraft (tests/sim/raft-debug.sh). Each is explained where
+ * it is handled.
+ * - Pre-vote refusals carry the request's term, not the voter's, which can
+ *   leave a group leaderless: the driver puts its current term in refusals
+ *   (never in a granted pre-vote, whose term libraft checks).
+ * - An AppendEntries or InstallSnapshot of an older term is answered with
+ *   an AppendEntriesResult whose last_log_index is never set (a leader of
+ *   the current term may take it as a success up to a random index): the
+ *   driver answers such messages itself (current term, rejected and
+ *   last_log_index 0, which a leader of that term ignores).
+ * - libraft must not start installing a snapshot while one it takes is
+ *   being recorded (its install restores the trail at once, and the taken
+ *   RAFT_SNAPSHOT then names an index it no longer has): InstallSnapshot
+ *   waits (catch-up) or is dropped (the leader resends) meanwhile.
+ * - An InstallSnapshot received while installing leaks: dropped.
+ * - Entries at or below the snapshot are stripped from AppendEntries
+ *   (libraft forgets their terms and would append them again).
+ * - Leadership transfer does not wait for the target (see above).
+ *
  * Threads: everything runs on the loop thread (or the simulator's thread). */
 #ifndef RL_GROUP_H
 #define RL_GROUP_H
@@ -194,7 +220,8 @@ struct rl_group_env {
 	void (*send)(struct rl_group *g, const struct raft_message *msg);
 	/* Optional: the Raft role changed (RAFT_FOLLOWER/CANDIDATE/LEADER). */
 	void (*role_changed)(struct rl_group *g, int old_role, int new_role);
-	/* Optional: the high watermark advanced (or fell back after a restart). */
+	/* Optional: the high watermark advanced (or fell back: after a
+	 * restart, or a catch-up that restarted the log at a lower start). */
 	void (*hwm_changed)(struct rl_group *g, int64_t hwm);
 	/* Optional: a fatal storage error failed the group (log failed). */
 	void (*failed)(struct rl_group *g, int err, const char *msg);

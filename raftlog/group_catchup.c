@@ -207,14 +207,31 @@ static void step_kept(struct rl_group *g)
 	rl__group_receive_msg(g, &m);
 }
 
+/* libraft must not start installing while a snapshot it took is being
+ * recorded (group_io.c): the kept InstallSnapshot waits for that write,
+ * and rl__rx_snapshot_taken() continues. */
+static bool must_wait_taken(struct rl_group *g)
+{
+	if (g->snapshots_taking == 0) {
+		return false;
+	}
+	g->rx.phase = RL__RX_IDLE;
+	g->rx.deadline_ms = g->now_ms + g->cfg.catchup_timeout_ms;
+	return true;
+}
+
 /* Entries from `from` on are about to be removed. If libraft knows some of
  * them, it must forget them first: the kept InstallSnapshot is stepped and
- * libraft installs. Returns false if that could not happen (the transfer
- * is then abandoned). */
+ * libraft installs. Returns false if that could not happen yet (waiting
+ * for a snapshot being taken) or at all (the transfer is then
+ * abandoned). */
 static bool may_remove_from(struct rl_group *g, uint64_t from)
 {
 	if (g->rx.installing || from > raft_last_index(&g->raft)) {
 		return true;
+	}
+	if (must_wait_taken(g)) {
+		return false;
 	}
 	if (!g->rx.have_msg) {
 		rl__rx_abort(g, "no snapshot to install");
@@ -253,7 +270,7 @@ static void do_reset(struct rl_group *g, uint64_t first_index, int64_t start_off
 		return;
 	}
 	if (!may_remove_from(g, li.first_index)) {
-		return;
+		return; /* asks the source again later (or abandoned) */
 	}
 	g->cu_stats.resets++;
 	SL_LOG(SL_LOG_INFO, "group=%llu event=catchup_reset index=%llu offset=%lld",
@@ -265,10 +282,10 @@ static void do_reset(struct rl_group *g, uint64_t first_index, int64_t start_off
 /* Cuts the log after lo, the last entry shared with the source. */
 static void cut_after(struct rl_group *g, uint64_t lo)
 {
-	g->rx.searching = false;
 	if (!may_remove_from(g, lo + 1)) {
-		return;
+		return; /* the search result stays (or the transfer ended) */
 	}
+	g->rx.searching = false;
 	g->cu_stats.truncations++;
 	SL_LOG(SL_LOG_INFO, "group=%llu event=catchup_truncate from=%llu",
 	       (unsigned long long)g->cfg.group_id, (unsigned long long)lo + 1);
@@ -309,6 +326,9 @@ static void try_complete(struct rl_group *g, const struct rl_log_info *li)
 	}
 	if (rx->installing) {
 		finish_install(g, &rx->meta);
+		return;
+	}
+	if (must_wait_taken(g)) {
 		return;
 	}
 	step_kept(g); /* libraft installs; group_io.c calls rl__rx_on_install */
@@ -711,6 +731,15 @@ void rl__rx_tick(struct rl_group *g)
 		}
 	}
 	kick(g);
+}
+
+/* A taken snapshot was recorded: a transfer waiting to step its kept
+ * InstallSnapshot continues now. */
+void rl__rx_snapshot_taken(struct rl_group *g)
+{
+	if (g->snapshots_taking == 0 && g->rx.active && g->rx.phase == RL__RX_IDLE) {
+		kick(g);
+	}
 }
 
 uint64_t rl__rx_deadline(const struct rl_group *g)

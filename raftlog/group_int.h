@@ -163,7 +163,7 @@ struct rl_group {
 	bool failed;
 	bool closing;
 	bool close_done;
-	bool commit_dirty;
+	bool commit_dirty;         /* commit index or log changed: recompute HWM */
 	char errmsg[256];
 
 	/* Storage pipeline. */
@@ -185,6 +185,9 @@ struct rl_group {
 	unsigned cap_configs;
 	uint64_t config_fed;       /* last CONFIG index fed as RAFT_CONFIGURATION */
 	uint64_t snapshot_index;
+	/* Snapshots taken (RAFT_SNAPSHOT not stepped yet: metadata write in
+	 * flight). libraft must not start installing one meanwhile. */
+	unsigned snapshots_taking;
 
 	/* Leader: submissions waiting for durability or commit, FIFO. */
 	struct rl_submit_req *sub_head;
@@ -248,6 +251,7 @@ int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, stru
 void rl__group_finish_receive(struct rl_group *g, struct raft_message *msg, struct rl__recv *recv,
 			      int step_rv);
 void rl__group_free_message(struct raft_message *msg);
+bool rl__group_answer_stale(struct rl_group *g, struct raft_message *msg);
 void rl__group_note_contact(struct rl_group *g, const struct raft_message *msg);
 uint64_t rl__group_contact_of(const struct rl_group *g, uint64_t id);
 /* True while this replica is a follower that names a leader it has not
@@ -270,6 +274,7 @@ void rl__rx_on_install(struct rl_group *g, struct raft_snapshot_metadata *meta,
 void rl__rx_op_done(struct rl_group *g, uint64_t session, int status);
 void rl__rx_abort(struct rl_group *g, const char *why);
 void rl__rx_tick(struct rl_group *g);
+void rl__rx_snapshot_taken(struct rl_group *g);
 uint64_t rl__rx_deadline(const struct rl_group *g);
 
 /* group_serve.c: source side of catch-up */

@@ -131,12 +131,29 @@ static void append_cb(struct rl_append_req *req, int status)
 	op_done(g);
 }
 
-/* Completion of a storage operation that a catch-up transfer waits for. */
+/* The log changed other than by an append libraft asked for (a truncate, a
+ * restart at another start, a catch-up window): the high watermark depends
+ * on the log as much as on the commit index, so it is recomputed from the
+ * new log by the next rl__group_after() (which every host entry point and
+ * every storage completion ends with). */
+static void log_changed(struct rl_group *g)
+{
+	g->commit_dirty = true;
+}
+
+/* Completion of a truncate, reset or catch-up append: the transfer waiting
+ * for it (tid, 0 = none) continues, and the high watermark follows the
+ * log (durable_index moved). */
 static void cu_notify(struct rl_group *g, uint64_t tid, int status)
 {
-	if (tid != 0 && !g->closing && !g->failed) {
+	if (g->closing || g->failed) {
+		return;
+	}
+	log_changed(g);
+	if (tid != 0) {
 		rl__rx_op_done(g, tid, status);
 	}
+	rl__group_after(g);
 }
 
 static void trunc_cb(struct rl_truncate_req *req, int status)
@@ -181,6 +198,7 @@ static int truncate_from(struct rl_group *g, uint64_t index, uint64_t tid)
 	}
 	g->ops_inflight++;
 	forget_from(g, index);
+	log_changed(g);
 	return 0;
 }
 
@@ -384,6 +402,10 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 {
 	struct rl__meta_op *op = req->data;
 	struct rl_group *g = op->g;
+	if (!op->install) {
+		SL_ASSERT(g->snapshots_taking > 0);
+		g->snapshots_taking--;
+	}
 	if (status != 0) {
 		rl__group_fail(g, status, "write snapshot metadata");
 		raft_configuration_close(&op->meta.configuration);
@@ -408,11 +430,15 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 		ev.type = RAFT_SNAPSHOT;
 		ev.snapshot.metadata = op->meta; /* conf passes to raft */
 		ev.snapshot.trailing = op->trailing;
-		g->snapshot_index = op->meta.index;
+		/* Never lower: with two taken snapshots in flight, the first one's
+		 * completion lowered it, and the next commit took the second
+		 * index again (TrailSnapshot asserts; raft-debug.sh seed 2341). */
+		g->snapshot_index = SL_MAX(g->snapshot_index, op->meta.index);
 		int rv = rl__group_step(g, &ev);
 		if (rv != 0 && rv != RL_ESHUTDOWN) {
 			rl__group_fail(g, RL_EIO, "take snapshot");
 		}
+		rl__rx_snapshot_taken(g);
 		rl__group_after(g);
 	}
 	sl_free(op);
@@ -421,7 +447,11 @@ static void snapshot_cb(struct rl_meta_req *req, int status)
 
 /* Writes snapshot metadata, then steps RAFT_SNAPSHOT (taken) or
  * RAFT_PERSISTED_SNAPSHOT (installed). Ownership of meta->configuration
- * passes to this function. */
+ * passes to this function. While a taken snapshot is being written,
+ * libraft is not given an InstallSnapshot (g->snapshots_taking): libraft
+ * 0.22.1 restores an installed snapshot's trail at once, and the taken
+ * snapshot's RAFT_SNAPSHOT then names an index its trail no longer holds
+ * (TrailSnapshot asserts; replication.c says the caller must wait). */
 int rl__group_write_snapshot(struct rl_group *g, struct raft_snapshot_metadata *meta,
 			     int64_t log_start_offset, unsigned trailing, bool install)
 {
@@ -450,6 +480,9 @@ int rl__group_write_snapshot(struct rl_group *g, struct raft_snapshot_metadata *
 		goto err;
 	}
 	g->ops_inflight++;
+	if (!install) {
+		g->snapshots_taking++;
+	}
 	return 0;
 err:
 	sl_free(op);
@@ -491,6 +524,7 @@ static int reset_log(struct rl_group *g, uint64_t next_index, int64_t next_offse
 	}
 	g->ops_inflight++;
 	forget_from(g, next_index);
+	log_changed(g);
 	return 0;
 }
 

@@ -152,8 +152,13 @@ static void send_one(struct rl_group *g, struct raft_message *m)
 		 * higher one and, when it holds the newest log, the group can
 		 * stay leaderless forever (found by tests/sim, seeds 9 and 590).
 		 * Carrying our current term makes it catch up; a higher term in
-		 * a reply only ever makes the receiver step down and retry. */
-		if (m->request_vote_result.pre_vote &&
+		 * a reply only ever makes the receiver step down and retry.
+		 * Refusals only: a granted pre-vote carried a term at least ours
+		 * when libraft made it, and one that waited in the outbox while
+		 * our term moved on must keep it (libraft asserts that a pre-vote
+		 * result more than one term ahead is a refusal; raft-debug.sh,
+		 * seed 913). */
+		if (m->request_vote_result.pre_vote && !m->request_vote_result.vote_granted &&
 		    m->request_vote_result.term < raft_current_term(&g->raft)) {
 			m->request_vote_result.term = raft_current_term(&g->raft);
 		}
@@ -226,6 +231,49 @@ void rl__group_free_message(struct raft_message *msg)
 		raft_free(msg->install_snapshot.data.base);
 		msg->install_snapshot.data.base = NULL;
 	}
+}
+
+/* libraft 0.22.1 answers an AppendEntries or InstallSnapshot of an older
+ * term ("local term is higher -> reject" in recv_append_entries.c and
+ * recv_install_snapshot.c) with an AppendEntriesResult whose
+ * last_log_index it never sets. With rejected 0 (an InstallSnapshot, or an
+ * AppendEntries with prev_log_index 0) a leader of our current term takes
+ * it as a success up to a random index: a random match index, which may
+ * commit entries we do not hold; with rejected > 0 it may move next_index
+ * below the match index (progressMaybeDecrement asserts; tests/sim with
+ * raft-debug.sh, seed 234, where our own InstallSnapshot kept aside by
+ * catch-up went stale while its sender was re-elected). Such a message is
+ * answered here instead of being stepped: our current term, which makes
+ * an older leader step down (the answer's only purpose), with rejected and
+ * last_log_index 0, which a leader of our term ignores. Returns true if
+ * msg was answered (and freed). */
+bool rl__group_answer_stale(struct rl_group *g, struct raft_message *msg)
+{
+	uint64_t term;
+	if (msg->type == RAFT_APPEND_ENTRIES) {
+		term = msg->append_entries.term;
+	} else if (msg->type == RAFT_INSTALL_SNAPSHOT) {
+		term = msg->install_snapshot.term;
+	} else {
+		return false;
+	}
+	if (term >= raft_current_term(&g->raft)) {
+		return false;
+	}
+	struct raft_message reply;
+	memset(&reply, 0, sizeof(reply));
+	reply.type = RAFT_APPEND_ENTRIES_RESULT;
+	reply.server_id = msg->server_id;
+	reply.server_address = msg->server_address;
+	reply.append_entries_result.version = 2; /* libraft 0.22.1's own */
+	reply.append_entries_result.term = raft_current_term(&g->raft);
+	reply.append_entries_result.rejected = 0;
+	reply.append_entries_result.last_log_index = 0;
+	reply.append_entries_result.features = 1; /* MESSAGE__FEATURE_CAPACITY */
+	reply.append_entries_result.capacity = g->raft.capacity;
+	rl__group_free_message(msg);
+	rl__group_queue_messages(g, &reply, 1);
+	return true;
 }
 
 /* Validates every batch and points CONFIG entries at their payload. */
@@ -320,8 +368,14 @@ int rl__group_prepare_receive(struct rl_group *g, struct raft_message *msg, stru
 	if (msg->type == RAFT_REQUEST_VOTE) {
 		vote_guard(g, msg);
 	}
-	if (msg->type == RAFT_INSTALL_SNAPSHOT && g->raft.snapshot.installing) {
-		return RL_EBUSY; /* libraft 0.22.1 would leak it */
+	if (msg->type == RAFT_INSTALL_SNAPSHOT &&
+	    (g->raft.snapshot.installing ||
+	     (g->snapshots_taking > 0 && msg->install_snapshot.last_index > g->snapshot_index))) {
+		/* Installing: libraft 0.22.1 would leak it. Taking: it must not
+		 * start an install now (group_io.c; one at or below the snapshot
+		 * being taken is answered at once, those entries are committed
+		 * here). The leader resends. */
+		return RL_EBUSY;
 	}
 	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0 ||
 	    strip_snapshotted(g, &msg->append_entries) == 1) {

@@ -247,14 +247,6 @@ static void check_commit(struct sim *s, struct sim_node *n, const struct rl_log_
 static void check_hwm(struct sim *s, struct sim_node *n, const struct rl_log_info *li,
 		      const struct rl_group_status *st)
 {
-	if (st->role != RAFT_LEADER && li->last_index < li->first_index &&
-	    st->hwm > li->durable_offset) {
-		/* A catch-up that restarted this follower's log keeps the old
-		 * high watermark: fetches below it find nothing. */
-		sim_known(s, "catchup-reset-hwm",
-			  NODE_FMT ": log restarted empty at offset %lld, high watermark still %lld",
-			  NODE_ARGS(n), (long long)li->start_offset, (long long)st->hwm);
-	}
 	if (st->hwm < li->start_offset || st->hwm > li->durable_offset) {
 		sim_fail(s,
 			 NODE_FMT ": high watermark %lld outside [%lld, durable %lld] (log %llu..%llu "

@@ -730,11 +730,10 @@ static void heal(struct sim *s, struct run *r)
 	sim_trace(s, "heal");
 }
 
-/* A follower whose entries became durable after the commit index covered
- * them keeps its high watermark below the commit point until the commit
- * index moves again (the driver recomputes it on commit changes only).
- * Recognises a group where every replica holds and has committed the
- * leader's whole log durably but some high watermark lags. */
+/* Every replica holds and has committed the leader's whole log durably,
+ * but some high watermark lags: the driver must recompute it whenever
+ * durability or the log changes, not only when the commit index moves
+ * (once a known issue, fixed; failing here is a regression). */
 static void classify_hwm(struct sim *s, struct sim_group *grp)
 {
 	struct sim_node *l = sim_leader(s, grp);
@@ -751,11 +750,11 @@ static void classify_hwm(struct sim *s, struct sim_group *grp)
 		lag |= st.hwm < ls.next_offset;
 	}
 	if (lag) {
-		sim_known(s, "follower-hwm-stale",
-			  "group %llu: every replica holds and committed index %llu durably, but a "
-			  "high watermark stays below offset %lld",
-			  (unsigned long long)grp->id, (unsigned long long)ls.last_index,
-			  (long long)ls.next_offset);
+		sim_fail(s,
+			 "group %llu: every replica holds and committed index %llu durably, but a "
+			 "high watermark stays below offset %lld",
+			 (unsigned long long)grp->id, (unsigned long long)ls.last_index,
+			 (long long)ls.next_offset);
 	}
 }
 
@@ -830,7 +829,8 @@ static void dump_state(struct sim *s, const struct run *r)
  * so a voter whose log is the most up to date but whose term is lower than
  * another voter's never learns the higher term, and every pre-vote fails:
  * the group has no leader forever although every voter is up and
- * connected. Recognises that state in a group without a leader. */
+ * connected. The driver works around it (raftlog/group_msg.c); this names
+ * the state if the workaround regresses. */
 static void classify_stall(struct sim *s)
 {
 	for (unsigned k = 0; k < s->cfg.n_groups; k++) {
@@ -860,12 +860,12 @@ static void classify_stall(struct sim *s)
 			classify_hwm(s, grp);
 		}
 		if (all_up && !leader && best_cur < max_cur) {
-			sim_known(s, "libraft-prevote-term",
-				  "group %llu has no leader: its most up-to-date voter is at term "
-				  "%llu, another voter at term %llu, and pre-vote replies carry the "
-				  "request's term",
-				  (unsigned long long)grp->id, (unsigned long long)best_cur,
-				  (unsigned long long)max_cur);
+			sim_fail(s,
+				 "group %llu has no leader: its most up-to-date voter is at term "
+				 "%llu, another voter at term %llu (pre-vote term workaround "
+				 "regressed?)",
+				 (unsigned long long)grp->id, (unsigned long long)best_cur,
+				 (unsigned long long)max_cur);
 		}
 	}
 }
@@ -917,8 +917,8 @@ int sim_run_seed(uint64_t seed, int verbose, bool strict, enum sim_scenario scen
 	uint64_t deadline = s->now + s->cfg.heal_ms_max;
 	run_until(s, &r, deadline, converged);
 	if (!converged(s, &r)) {
-		classify_stall(s);
 		dump_state(s, &r);
+		classify_stall(s);
 		sim_fail(s, "no convergence within %llu ms after healing",
 			 (unsigned long long)s->cfg.heal_ms_max);
 	}

@@ -86,6 +86,8 @@ static struct {
 	/* The last RequestVoteResult each node sent each other node:
 	 * 0 none, 1 refused, 2 granted. */
 	int vote_reply[NMAX + 1][NMAX + 1];
+	bool check_hwm;      /* step_ms() checks every high watermark each ms */
+	int64_t notified_hwm[NMAX + 1]; /* last env->hwm_changed value, per node */
 	struct rl_group_env env;
 } c;
 
@@ -144,6 +146,50 @@ static int env_send_catchup(struct rl_group *g, uint64_t to, bool bulk, const ui
 	wm->due = c.now + 1;
 	wm->kind = bulk ? W_BULK : W_CONTROL;
 	return 0;
+}
+
+static void env_hwm_changed(struct rl_group *g, int64_t hwm)
+{
+	struct node *n = node_of(g);
+	if (n != NULL) { /* NULL inside rl_group_open(): open_node() reads it */
+		c.notified_hwm[n->id] = hwm;
+	}
+}
+
+/* Every up replica's high watermark lies in [log start, durable end],
+ * covers only entries at or below its commit index, and is the value the
+ * host was last told. */
+static void check_hwm_all(void)
+{
+	for (int i = 0; i < c.n_nodes; i++) {
+		struct node *n = &c.nodes[i];
+		if (!n->up) {
+			continue;
+		}
+		struct rl_log_info li;
+		struct rl_group_status st;
+		rl_log_get_info(n->log, &li);
+		rl_group_get_status(n->g, &st);
+		if (st.failed) {
+			continue;
+		}
+		if (st.hwm < li.start_offset || st.hwm > li.durable_offset ||
+		    st.hwm != c.notified_hwm[n->id]) {
+			ck_abort_msg("node %d: hwm %lld (notified %lld) outside [%lld, durable %lld] "
+				     "(log %llu..%llu, commit %llu)",
+				     i + 1, (long long)st.hwm, (long long)c.notified_hwm[n->id],
+				     (long long)li.start_offset, (long long)li.durable_offset,
+				     (unsigned long long)li.first_index,
+				     (unsigned long long)li.last_index,
+				     (unsigned long long)st.commit_index);
+		}
+		uint64_t idx;
+		if (st.hwm > li.start_offset) {
+			ck_assert_int_eq(rl_offset_to_index(n->log, st.hwm - 1, &idx), 0);
+			ck_assert_uint_le(idx, st.commit_index);
+			ck_assert_uint_le(idx, li.durable_index);
+		}
+	}
 }
 
 static void run_writers(void)
@@ -253,6 +299,9 @@ static void step_ms(unsigned ms)
 		drain_lanes();
 		run_writers();
 		deliver();
+		if (c.check_hwm) {
+			check_hwm_all();
+		}
 	}
 }
 
@@ -300,6 +349,9 @@ static void open_node(int i, bool bootstrap)
 	ck_assert_int_eq(rl_group_open(n->log, &gc, &c.env, c.now, &n->g), 0);
 	rl_group_set_data(n->g, n);
 	n->up = true;
+	struct rl_group_status st;
+	rl_group_get_status(n->g, &st);
+	c.notified_hwm[n->id] = st.hwm;
 }
 
 static void close_cb(struct rl_group *g, void *arg)
@@ -340,6 +392,7 @@ static void cluster_init(uint64_t seed)
 	c.now = 1000;
 	c.env.send = env_send;
 	c.env.send_catchup = env_send_catchup;
+	c.env.hwm_changed = env_hwm_changed;
 	c.n_nodes = N;
 	c.snap_threshold = 64;
 	c.snap_trailing = 16;
@@ -1169,6 +1222,173 @@ START_TEST(catchup_source_failover)
 }
 END_TEST
 
+/* An AppendEntries (prev_log_index 0) or InstallSnapshot of an older term
+ * is answered with the follower's current term and a result that claims
+ * nothing; libraft 0.22.1 leaves last_log_index unset there, and the
+ * leader of the current term took it as a success up to a random index
+ * (raft-debug.sh seed 234). Delivered to the leader, it moves no match
+ * index past the follower's log. */
+START_TEST(stale_term_answered)
+{
+	cluster_up(919);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 10, 0);
+	int f = (l + 1) % N;
+	uint64_t lid = c.nodes[l].id, fid = c.nodes[f].id;
+	for (int kind = 0; kind < 2; kind++) {
+		struct rl_group_status sf;
+		status_of(f, &sf);
+		ck_assert_uint_ge(sf.term, 2);
+		struct raft_message m;
+		memset(&m, 0, sizeof(m));
+		m.server_id = lid;
+		if (kind == 0) {
+			m.type = RAFT_APPEND_ENTRIES;
+			m.append_entries.term = sf.term - 1;
+		} else {
+			m.type = RAFT_INSTALL_SNAPSHOT;
+			m.install_snapshot.term = sf.term - 1;
+			m.install_snapshot.last_index = sf.last_index + 100;
+			m.install_snapshot.last_term = sf.term - 1;
+			raft_configuration_init(&m.install_snapshot.conf);
+		}
+		unsigned nq = c.nq;
+		rl_group_receive(c.nodes[f].g, &m, c.now);
+		ck_assert_uint_eq(c.nq, nq + 1);
+		const struct wire *w = &c.q[nq];
+		ck_assert_uint_eq(w->from, fid);
+		ck_assert_uint_eq(w->to, lid);
+		struct raft_message r;
+		ck_assert_int_eq(sl_rpc_decode(w->buf, w->len, NULL, &r), 0);
+		ck_assert_int_eq(r.type, RAFT_APPEND_ENTRIES_RESULT);
+		ck_assert_uint_eq(r.append_entries_result.term, sf.term);
+		ck_assert_uint_eq(r.append_entries_result.rejected, 0);
+		ck_assert_uint_le(r.append_entries_result.last_log_index, sf.last_index);
+		step_ms(5);
+		struct rl_group_progress pr[NMAX];
+		unsigned n = rl_group_progress(c.nodes[l].g, pr, NMAX);
+		status_of(f, &sf);
+		for (unsigned i = 0; i < n; i++) {
+			if (pr[i].id == fid) {
+				ck_assert_uint_le(pr[i].match_index, sf.last_index);
+			}
+		}
+	}
+	write_batches(10, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+static void request_vote(int to, uint64_t from, uint64_t term, bool pre_vote)
+{
+	struct rl_log_info li;
+	rl_log_get_info(c.nodes[to].log, &li);
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_REQUEST_VOTE;
+	m.server_id = from;
+	m.request_vote.version = 2;
+	m.request_vote.term = term;
+	m.request_vote.candidate_id = from;
+	m.request_vote.last_log_index = li.last_index;
+	m.request_vote.last_log_term = li.last_term;
+	m.request_vote.disrupt_leader = true;
+	m.request_vote.pre_vote = pre_vote;
+	rl_group_receive(c.nodes[to].g, &m, c.now);
+}
+
+/* A granted pre-vote that waits in the outbox (behind a term/vote write)
+ * while the voter's term moves on keeps the term it was granted for: the
+ * driver's pre-vote term workaround rewrites refusals only (libraft asserts
+ * that a pre-vote result more than one term ahead is a refusal, and in a
+ * release build drops the grant; raft-debug.sh seed 913). */
+START_TEST(prevote_grant_keeps_term)
+{
+	cluster_up(913);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	write_batches(0, 5, 0);
+	int x = (l + 1) % N, y = (l + 2) % N;
+	struct rl_group_status st;
+	status_of(x, &st);
+	uint64_t t = st.term, yid = c.nodes[y].id, lid = c.nodes[l].id;
+	unsigned nq = c.nq;
+	/* Writers do not run: every message waits for the term writes. */
+	request_vote(x, yid, t + 1, false);  /* real vote: term t + 1 */
+	request_vote(x, lid, t + 2, true);   /* pre-vote for t + 2: granted */
+	request_vote(x, yid, t + 3, false);  /* real vote: term t + 3 */
+	ck_assert_uint_eq(c.nq, nq);
+	run_writers();
+	bool seen = false;
+	for (unsigned i = nq; i < c.nq; i++) {
+		struct raft_message r;
+		ck_assert_int_eq(sl_rpc_decode(c.q[i].buf, c.q[i].len, NULL, &r), 0);
+		if (r.type == RAFT_REQUEST_VOTE_RESULT && r.request_vote_result.pre_vote) {
+			ck_assert_uint_eq(c.q[i].to, lid);
+			ck_assert(r.request_vote_result.vote_granted);
+			ck_assert_uint_eq(r.request_vote_result.term, t + 2);
+			seen = true;
+		}
+	}
+	ck_assert(seen);
+	step_ms(5000); /* the disrupted group settles on a leader */
+	ck_assert_int_ge(wait_leader(10000), 0);
+	write_batches(5, 10, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* A follower's catch-up restarts its log at a source's start, twice: at
+ * the leader's (above the follower's old high watermark), then, the leader
+ * dead, at another replica's lower one (below it). The high watermark
+ * follows the restarted log at every step instead of keeping the value
+ * the old log had (simulator seeds 333 and 755 before the fix). */
+START_TEST(catchup_reset_moves_hwm)
+{
+	cluster_up(808);
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	int f = (l + 1) % N;
+	write_batches(0, 100, 0); /* past one snapshot threshold everywhere */
+	stop_node(f);
+	write_batches(100, 300, 10);
+	retain_node(l);
+	write_batches(400, 100, 10);
+	c.check_hwm = true;
+	open_node(f, false);
+	struct rl_group_status st, sl;
+	status_of(f, &st);
+	status_of(l, &sl);
+	ck_assert_int_gt(st.hwm, 0);              /* from its own snapshot */
+	ck_assert_int_gt(sl.start_offset, st.hwm); /* the leader deleted past it */
+	struct rl_catchup_stats cs = {0};
+	for (unsigned t = 0; t < 20000 && cs.resets == 0; t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.resets, 1);
+	ck_assert_uint_eq(cs.windows_appended, 0);
+	status_of(f, &st);
+	ck_assert_int_eq(st.start_offset, sl.start_offset);
+	stop_node(l); /* the other replica, which kept everything, takes over */
+	for (unsigned t = 0; t < 20000 && cs.resets < 2; t++) {
+		step_ms(1);
+		rl_group_catchup_stats(c.nodes[f].g, &cs);
+	}
+	ck_assert_uint_eq(cs.resets, 2);
+	status_of(f, &st);
+	ck_assert_int_eq(st.start_offset, 0);
+	ck_assert(wait_caught_up(f, 30000));
+	c.check_hwm = false;
+	write_batches(500, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* ---- Randomized simulation ----------------------------------------------
  * Each seed runs a cluster through random submissions (acks=1 and all),
  * message loss, one-way link cuts, and node restarts, then heals it.
@@ -1645,6 +1865,8 @@ Suite *group_suite(void)
 	tcase_add_test(tc, vote_guard_keeps_healthy_leader);
 	tcase_add_test(tc, vote_guard_no_disruption);
 	tcase_add_test(tc, leader_lost_campaigns_early);
+	tcase_add_test(tc, stale_term_answered);
+	tcase_add_test(tc, prevote_grant_keeps_term);
 	suite_add_tcase(s, tc);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);
@@ -1653,6 +1875,7 @@ Suite *group_suite(void)
 	tcase_add_test(cu, catchup_new_learner);
 	tcase_add_test(cu, catchup_after_leader_retention);
 	tcase_add_test(cu, catchup_source_failover);
+	tcase_add_test(cu, catchup_reset_moves_hwm);
 	tcase_add_test(cu, learner_without_snapshot);
 	tcase_add_test(cu, catchup_hostile_messages);
 	suite_add_tcase(s, cu);
