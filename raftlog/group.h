@@ -25,6 +25,41 @@
  *   the leader, acks=all when it is committed. Losing leadership fails
  *   pending submissions with RL_ENOTLEADER (the entry may still commit: the
  *   client retries, as with Kafka without idempotence).
+ * - Coalescing (libraft caps the entries in flight per follower, so entries
+ *   should be large): a submission made while the leader has entries that
+ *   are not yet durable or not yet committed, or while others are queued,
+ *   waits in a queue; rl_group_flush() turns the queue into entries. Runs
+ *   of consecutive queued batches that kp_batch_merge_compatible() accepts
+ *   (no producer id, not transactional, not control, same codec and
+ *   timestamp type) become ONE merged RecordBatch = one entry
+ *   (kp_batch_merge(): records re-encoded with new offset and timestamp
+ *   deltas, lz4 recompressed, CRC recomputed) of at most
+ *   min(coalesce_bytes_max, the log's batch_bytes_max) bytes; any other
+ *   batch is its own entry, unchanged. Submission order is offset order:
+ *   queued batches are stepped in order, all in one RAFT_SUBMIT. Each
+ *   request keeps its own completion, acks level and offsets (the merged
+ *   entry's base offset plus the records before it); every request is
+ *   completed exactly once on every path (step refused, leadership lost,
+ *   storage error, close, leadership transfer). A submission on an idle
+ *   leader (nothing in flight, nothing queued) is stepped at once, so low
+ *   load sees no added latency; a queue that would grow past the cap is
+ *   flushed inside rl_group_submit(). The host calls rl_group_flush() once
+ *   per event-loop turn for every group with rl_group_flush_pending()
+ *   (after the turn's I/O, before it waits again); as a safety net
+ *   rl_group_deadline_ms() is "now" while anything is queued and
+ *   rl_group_tick() flushes. coalesce_bytes_max 0 turns coalescing off.
+ * - AppendEntries size: libraft picks up to max_inflight_entries entries
+ *   per AppendEntries, which with large entries can exceed a transport
+ *   frame. The driver fills the entries from the log and cuts one libraft
+ *   AppendEntries into consecutive messages (same term and leader commit,
+ *   each one's prev_log_index/prev_log_term the previous one's last entry)
+ *   whose entries total at most append_bytes_max bytes, or that hold one
+ *   larger entry alone. The follower takes each as an AppendEntries of its
+ *   own and answers each (libraft advances the match index on every
+ *   result and commits min(leader commit, last new entry), so a lost or
+ *   reordered part is a mismatch Raft retries). The host keeps its frame
+ *   limit above append_bytes_max and above the log's batch_bytes_max plus
+ *   its own per-message and per-entry encoding overhead.
  * - Leadership transfer: new submissions are held until the target's match
  *   index equals the leader's last index, then RAFT_TRANSFER is stepped
  *   (libraft 0.22.1 does not check the target is caught up). Held
@@ -183,11 +218,22 @@ struct rl_group_config {
 	 * four times over. */
 	uint32_t catchup_window_bytes;
 	unsigned catchup_timeout_ms;
+	/* Coalescing: the largest merged entry, 0 (no coalescing) ..
+	 * RL_COALESCE_BYTES_LIMIT; the log's batch_bytes_max caps it too. */
+	uint32_t coalesce_bytes_max;
+	/* Most entry bytes in one outgoing AppendEntries, 1 ..
+	 * RL_APPEND_BYTES_LIMIT (a single larger entry goes alone). */
+	uint32_t append_bytes_max;
 };
+
+/* Largest accepted coalesce_bytes_max and append_bytes_max. */
+#define RL_COALESCE_BYTES_LIMIT (64u * 1024u * 1024u)
+#define RL_APPEND_BYTES_LIMIT (256u * 1024u * 1024u)
 
 /* Defaults: election 1000 ms, heartbeat 100 ms, pre-vote on, 64 in-flight
  * entries, transfer timeout 2000 ms, snapshot every 4096 entries keeping
- * 1024, catch-up windows of 1 MiB with a 1000 ms timeout. */
+ * 1024, catch-up windows of 1 MiB with a 1000 ms timeout, merged entries of
+ * up to 1 MiB, AppendEntries of up to 8 MiB of entries. */
 void rl_group_config_default(struct rl_group_config *cfg);
 
 /* Bootstraps an empty log: queues term 1 and entry 1, a configuration entry
@@ -211,8 +257,8 @@ int rl_group_bootstrap(struct rl_log *log, struct rl_bootstrap_req *req, const u
 
 /* Starts a group over an opened log (borrowed; must outlive the group),
  * feeding RAFT_START with the log's term, vote, snapshot and entries.
- * env is borrowed. Returns 0, RL_ENOMEM, RL_EINVAL or an error from the
- * log. */
+ * env is borrowed. Returns 0, RL_ENOMEM, RL_EINVAL (a setting out of its
+ * range) or an error from the log. */
 int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out);
 
@@ -255,39 +301,67 @@ struct rl_catchup_stats {
 };
 void rl_group_catchup_stats(const struct rl_group *g, struct rl_catchup_stats *out);
 
-/* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). */
+/* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). Steps the
+ * submissions queued for coalescing first. */
 void rl_group_tick(struct rl_group *g, uint64_t now_ms);
 
-/* Absolute time at which rl_group_tick() must next be called. */
+/* Absolute time at which rl_group_tick() must next be called: the current
+ * time while submissions are queued for coalescing. */
 uint64_t rl_group_deadline_ms(const struct rl_group *g);
+
+/* Steps every submission queued for coalescing (see "Coalescing" above):
+ * merged where compatible, in order, in one RAFT_SUBMIT. Requests the core
+ * refuses complete with the error (their callbacks run inside this call).
+ * During a leadership transfer the queue joins the held submissions
+ * instead. Cheap when nothing is queued. */
+void rl_group_flush(struct rl_group *g, uint64_t now_ms);
+
+/* Whether submissions wait for rl_group_flush(). */
+bool rl_group_flush_pending(const struct rl_group *g);
 
 /* Acknowledgement levels, as Kafka's acks. */
 enum rl_acks { RL_ACKS_LEADER = 1, RL_ACKS_ALL = -1 };
 
 struct rl_submit_req;
-/* status: 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EIO. */
+/* status: 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EIO, or RL_ENOMEM / RL_EINVAL
+ * when the core refused a queued submission. */
 typedef void (*rl_submit_cb)(struct rl_submit_req *req, int status);
 
-/* A submission. data is the caller's; results are set when the call
- * returns 0 (index) or before cb runs (offsets); the rest is private. */
+/* A submission. data is the caller's; the results are set before cb runs
+ * with status 0 (index once the submission is stepped, which may be after
+ * rl_group_submit() returned); the rest is private. */
 struct rl_submit_req {
 	void *data;
-	uint64_t index;      /* Raft index of the entry */
+	uint64_t index;      /* Raft index of the entry (shared when merged) */
 	int64_t base_offset; /* offset of the first record */
 	int64_t last_offset; /* offset of the last record */
 	enum rl_acks acks;
 	rl_submit_cb cb;
 	uint8_t *batch_;     /* private: owned until the entry is stored */
 	size_t len_;
-	uint64_t term_;
+	int32_t records_;    /* private: records in the batch */
+	int32_t before_;     /* private: records before it in its entry */
 	struct rl_submit_req *next_;
 };
 
 /* Submits one producer batch (a validated RecordBatch v2; ownership of
- * batch, sl_malloc'd, passes to the group on success). Leader only.
- * Returns 0, RL_ENOTLEADER, RL_ETOOLARGE, RL_EBATCH, RL_ENOMEM, RL_EIO. */
+ * batch, sl_malloc'd, passes to the group on success). Leader only. The
+ * batch may be merged with others into one entry (see "Coalescing").
+ * Returns 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EBATCH (not one whole
+ * CRC-valid data batch), RL_ETOOLARGE (above the log's batch_bytes_max),
+ * RL_ENOMEM, RL_EINVAL or RL_EIO; cb never runs inside the call. */
 int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
 		    enum rl_acks acks, rl_submit_cb cb, uint64_t now_ms);
+
+/* Coalescing counters of this replica since rl_group_open(). */
+struct rl_submit_stats {
+	uint64_t submits;        /* submissions accepted */
+	uint64_t entries;        /* data entries stepped (merged or not) */
+	uint64_t merged_entries; /* entries made by merging two or more batches */
+	uint64_t merged_batches; /* batches that went into those entries */
+	uint64_t append_splits;  /* AppendEntries cut into several messages */
+};
+void rl_group_submit_stats(const struct rl_group *g, struct rl_submit_stats *out);
 
 /* Starts a leadership transfer to voter target_id (leader only). Returns 0,
  * RL_ENOTLEADER, RL_EINVAL (not a voter, or self) or RL_EBUSY (one is
