@@ -461,14 +461,17 @@ static void sub_cb(struct rl_submit_req *req, int status)
 	s->calls++;
 }
 
-static uint8_t *make_batch(unsigned k, size_t *len)
+/* Batch k: 1 + k % 3 records, with the given codec and producer id. */
+static uint8_t *make_batch_with(unsigned k, enum kp_codec codec, int64_t pid, size_t *len)
 {
 	struct kp_batch_builder b;
 	char value[64];
 	snprintf(value, sizeof(value), "record-%u", k);
-	ck_assert_int_eq(kp_batch_builder_init(&b, 0, KP_CODEC_NONE, -1, -1, -1), 0);
+	ck_assert_int_eq(kp_batch_builder_init(&b, 0, codec, pid, pid < 0 ? -1 : 0,
+					       pid < 0 ? -1 : (int32_t)k),
+			 0);
 	for (unsigned r = 0; r < 1 + k % 3; r++) {
-		ck_assert_int_eq(kp_batch_builder_add(&b, 1700000000000 + k, "k", 1, value,
+		ck_assert_int_eq(kp_batch_builder_add(&b, 1700000000000 + k * 10 + r, "k", 1, value,
 						      (int32_t)strlen(value), NULL, 0),
 				 0);
 	}
@@ -476,6 +479,11 @@ static uint8_t *make_batch(unsigned k, size_t *len)
 	uint8_t *out = kp_batch_builder_take(&b, len);
 	kp_batch_builder_free(&b);
 	return out;
+}
+
+static uint8_t *make_batch(unsigned k, size_t *len)
+{
+	return make_batch_with(k, KP_CODEC_NONE, -1, len);
 }
 
 static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
@@ -1105,26 +1113,6 @@ static void assert_records_at(const uint8_t *b, size_t len, int64_t base, const 
  * Submissions made while entries are in flight are queued and merged into
  * large entries by rl_group_flush(); every request keeps its offsets and
  * gets exactly one answer on every path. */
-
-/* A batch like make_batch(k) with another codec or producer id. */
-static uint8_t *make_batch_with(unsigned k, enum kp_codec codec, int64_t pid, size_t *len)
-{
-	struct kp_batch_builder b;
-	char value[64];
-	snprintf(value, sizeof(value), "record-%u", k);
-	ck_assert_int_eq(kp_batch_builder_init(&b, 0, codec, pid, pid < 0 ? -1 : 0,
-					       pid < 0 ? -1 : (int32_t)k),
-			 0);
-	for (unsigned r = 0; r < 1 + k % 3; r++) {
-		ck_assert_int_eq(kp_batch_builder_add(&b, 1700000000000 + k * 10 + r, "k", 1, value,
-						      (int32_t)strlen(value), NULL, 0),
-				 0);
-	}
-	ck_assert_int_eq(kp_batch_builder_finish(&b), 0);
-	uint8_t *out = kp_batch_builder_take(&b, len);
-	kp_batch_builder_free(&b);
-	return out;
-}
 
 /* Submits a copy of batch (the original stays the caller's). */
 static int submit_copy(int l, struct sub *s, const uint8_t *batch, size_t len, enum rl_acks acks)
