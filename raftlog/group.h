@@ -8,8 +8,9 @@
  * incoming message and rl_group_tick() when rl_group_deadline_ms() passes.
  *
  * - One write path: every Raft entry is one RecordBatch v2 in the rl_log. The
- *   leader's data entries are producers' batches (offsets assigned by the
- *   log); barrier and configuration entries are control batches. On the wire
+ *   leader's data entries are producers' batches, or several producers'
+ *   batches merged into one (see "Coalescing"), offsets assigned by the
+ *   log; barrier and configuration entries are control batches. On the wire
  *   an entry carries exactly the stored batch bytes, so followers store them
  *   verbatim (rl_append VERIFY mode) and replicas stay byte-identical.
  * - Durability before messages: when a step changes term or vote, the new
