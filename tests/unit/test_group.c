@@ -486,10 +486,9 @@ static uint8_t *make_batch(unsigned k, size_t *len)
 	return make_batch_with(k, KP_CODEC_NONE, -1, len);
 }
 
-static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
+/* Submits batch (sl_malloc'd; freed here if refused) to node l. */
+static int submit_owned(int l, struct sub *s, uint8_t *batch, size_t len, enum rl_acks acks)
 {
-	size_t len;
-	uint8_t *batch = make_batch(k, &len);
 	s->status = 1;
 	s->calls = 0;
 	s->req.data = s;
@@ -499,6 +498,13 @@ static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
 		s->status = rv;
 	}
 	return rv;
+}
+
+static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
+{
+	size_t len;
+	uint8_t *batch = make_batch(k, &len);
+	return submit_owned(l, s, batch, len, acks);
 }
 
 /* Every up replica holds the same bytes from the latest log start to the
@@ -1077,25 +1083,6 @@ START_TEST(catchup_source_failover)
 }
 END_TEST
 
-/* The kp_record_crc of every record of a batch, at most max. */
-static int record_crcs(const uint8_t *batch, size_t len, int64_t from, int64_t to, uint32_t *out,
-		       int max)
-{
-	struct kp_record_iter it;
-	struct kp_record rec;
-	int n = 0, rc;
-	ck_assert_int_eq(kp_record_iter_init(&it, batch, len), 0);
-	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
-		if (rec.offset >= from && rec.offset <= to) {
-			ck_assert_int_lt(n, max);
-			out[n++] = kp_record_crc(&rec);
-		}
-	}
-	ck_assert_int_eq(rc, 0);
-	kp_record_iter_free(&it);
-	return n;
-}
-
 /* The records a producer sent (orig) are in the stored batch b at offsets
  * base.. (b may be a merged batch holding others' records too), and b is a
  * whole valid batch. */
@@ -1103,9 +1090,9 @@ static void assert_records_at(const uint8_t *b, size_t len, int64_t base, const 
 			      size_t orig_len)
 {
 	uint32_t want[64], got[64];
-	int n = record_crcs(orig, orig_len, INT64_MIN, INT64_MAX, want, 64);
+	int n = th_record_crcs(orig, orig_len, INT64_MIN, INT64_MAX, want, 64);
 	ck_assert_int_eq(kp_batch_validate_records(b, len, 0), 0);
-	ck_assert_int_eq(record_crcs(b, len, base, base + n - 1, got, 64), n);
+	ck_assert_int_eq(th_record_crcs(b, len, base, base + n - 1, got, 64), n);
 	ck_assert_mem_eq(got, want, sizeof(uint32_t) * (size_t)n);
 }
 
@@ -1120,15 +1107,7 @@ static int submit_copy(int l, struct sub *s, const uint8_t *batch, size_t len, e
 	uint8_t *copy = sl_malloc(len);
 	ck_assert_ptr_nonnull(copy);
 	memcpy(copy, batch, len);
-	s->status = 1;
-	s->calls = 0;
-	s->req.data = s;
-	int rv = rl_group_submit(c.nodes[l].g, &s->req, copy, len, acks, sub_cb, c.now);
-	if (rv != 0) {
-		sl_free(copy);
-		s->status = rv;
-	}
-	return rv;
+	return submit_owned(l, s, copy, len, acks);
 }
 
 /* A leader with every entry durable and committed: nothing in flight. */

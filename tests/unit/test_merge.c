@@ -47,17 +47,7 @@ static uint8_t *build(enum kp_codec codec, const struct trec *recs, int n, size_
 /* Collects the kp_record_crc of every record of a batch. */
 static int record_crcs(const uint8_t *batch, size_t len, uint32_t *out, int max)
 {
-	struct kp_record_iter it;
-	struct kp_record rec;
-	int n = 0, rc;
-	ck_assert_int_eq(kp_record_iter_init(&it, batch, len), 0);
-	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
-		ck_assert_int_lt(n, max);
-		out[n++] = kp_record_crc(&rec);
-	}
-	ck_assert_int_eq(rc, 0);
-	kp_record_iter_free(&it);
-	return n;
+	return th_record_crcs(batch, len, INT64_MIN, INT64_MAX, out, max);
 }
 
 static const struct trec recs_a[] = {
