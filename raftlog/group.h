@@ -227,8 +227,9 @@ struct rl_group_config {
 	uint32_t append_bytes_max;
 };
 
-/* Largest accepted coalesce_bytes_max and append_bytes_max. */
-#define RL_COALESCE_BYTES_LIMIT (64u * 1024u * 1024u)
+/* Largest accepted coalesce_bytes_max (a merged entry must stay a batch
+ * that catch-up can carry) and append_bytes_max. */
+#define RL_COALESCE_BYTES_LIMIT RL_CATCHUP_BATCH_BYTES_MAX
 #define RL_APPEND_BYTES_LIMIT (256u * 1024u * 1024u)
 
 /* Defaults: election 1000 ms, heartbeat 100 ms, pre-vote on, 64 in-flight

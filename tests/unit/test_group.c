@@ -1275,6 +1275,40 @@ static void assert_answered_once(const struct sub *subs, unsigned n, int status)
 	}
 }
 
+/* Settings out of range are refused; a batch the log would refuse is
+ * refused at submission instead of failing the group's append. */
+START_TEST(coalesce_limits)
+{
+	cluster_up(1212);
+	int l = idle_leader();
+	struct rl_group_config gc;
+	struct rl_group *g = NULL;
+	rl_group_config_default(&gc);
+	gc.server_id = 9;
+	gc.append_bytes_max = 0;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	gc.append_bytes_max = RL_APPEND_BYTES_LIMIT + 1;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	gc.append_bytes_max = RL_APPEND_BYTES_LIMIT;
+	gc.coalesce_bytes_max = RL_COALESCE_BYTES_LIMIT + 1;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	ck_assert_ptr_null(g);
+	size_t len;
+	uint8_t *big = make_big_batch(1, rl_log_batch_bytes_max(c.nodes[l].log), &len);
+	static struct sub s;
+	ck_assert_int_eq(submit_copy(l, &s, big, len, RL_ACKS_ALL), RL_ETOOLARGE);
+	sl_free(big);
+	ck_assert_int_eq(s.calls, 0);
+	struct rl_group_status st;
+	status_of(l, &st);
+	ck_assert(!st.failed);
+	ck_assert_int_eq(submit(l, &s, 2, RL_ACKS_ALL), 0);
+	step_ms(200);
+	assert_answered_once(&s, 1, 0);
+	cluster_down();
+}
+END_TEST
+
 /* Closing the group answers queued submissions with RL_ESHUTDOWN. */
 START_TEST(coalesce_completes_on_close)
 {
@@ -1717,6 +1751,7 @@ Suite *group_suite(void)
 	tcase_add_test(co, coalesce_completes_on_transfer);
 	tcase_add_test(co, coalesce_completes_on_io_error);
 	tcase_add_test(co, append_entries_byte_cap);
+	tcase_add_test(co, coalesce_limits);
 	suite_add_tcase(s, co);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);
