@@ -12,15 +12,6 @@
  * full, anything inconsistent is KP_ECORRUPT; KP_ETRUNC only ever means the
  * caller's buffer ends before the batch does. */
 
-/* Header fields not named in proto.h. */
-#define OFF_BATCH_LENGTH      8
-#define OFF_LAST_OFFSET_DELTA 23
-#define OFF_BASE_TIMESTAMP    27
-#define OFF_MAX_TIMESTAMP     35
-#define OFF_PRODUCER_ID	      43
-#define OFF_PRODUCER_EPOCH    51
-#define OFF_BASE_SEQUENCE     53
-#define OFF_RECORDS_COUNT     57
 /* Smallest batchLength: the header after the batchLength field. */
 #define BATCH_LENGTH_MIN    (KP_BATCH_HEADER_SIZE - KP_BATCH_LOG_OVERHEAD)
 #define BUILDER_INITIAL_CAP 512
@@ -62,18 +53,18 @@ int kp_batch_parse_header(const uint8_t *buf, size_t len, struct kp_batch_header
 	}
 	struct kp_batch_header h;
 	h.base_offset = (int64_t)kp_get_u64(buf + KP_BATCH_OFF_BASE_OFFSET);
-	h.batch_length = (int32_t)kp_get_u32(buf + OFF_BATCH_LENGTH);
+	h.batch_length = (int32_t)kp_get_u32(buf + KP__OFF_BATCH_LENGTH);
 	h.partition_leader_epoch = (int32_t)kp_get_u32(buf + KP_BATCH_OFF_LEADER_EPOCH);
 	h.magic = (int8_t)buf[KP_BATCH_OFF_MAGIC];
 	h.crc = kp_get_u32(buf + KP_BATCH_OFF_CRC);
 	h.attributes = (int16_t)kp_get_u16(buf + KP_BATCH_OFF_ATTRIBUTES);
-	h.last_offset_delta = (int32_t)kp_get_u32(buf + OFF_LAST_OFFSET_DELTA);
-	h.base_timestamp = (int64_t)kp_get_u64(buf + OFF_BASE_TIMESTAMP);
-	h.max_timestamp = (int64_t)kp_get_u64(buf + OFF_MAX_TIMESTAMP);
-	h.producer_id = (int64_t)kp_get_u64(buf + OFF_PRODUCER_ID);
-	h.producer_epoch = (int16_t)kp_get_u16(buf + OFF_PRODUCER_EPOCH);
-	h.base_sequence = (int32_t)kp_get_u32(buf + OFF_BASE_SEQUENCE);
-	h.records_count = (int32_t)kp_get_u32(buf + OFF_RECORDS_COUNT);
+	h.last_offset_delta = (int32_t)kp_get_u32(buf + KP__OFF_LAST_OFFSET_DELTA);
+	h.base_timestamp = (int64_t)kp_get_u64(buf + KP__OFF_BASE_TIMESTAMP);
+	h.max_timestamp = (int64_t)kp_get_u64(buf + KP__OFF_MAX_TIMESTAMP);
+	h.producer_id = (int64_t)kp_get_u64(buf + KP__OFF_PRODUCER_ID);
+	h.producer_epoch = (int16_t)kp_get_u16(buf + KP__OFF_PRODUCER_EPOCH);
+	h.base_sequence = (int32_t)kp_get_u32(buf + KP__OFF_BASE_SEQUENCE);
+	h.records_count = (int32_t)kp_get_u32(buf + KP__OFF_RECORDS_COUNT);
 	*out = h;
 	if (h.magic != 2) {
 		return KP_EMAGIC;
@@ -539,23 +530,39 @@ int kp_batch_builder_add(struct kp_batch_builder *b, int64_t timestamp, const vo
 	return 0;
 }
 
+void kp__batch_write_header(uint8_t *buf, size_t len, const struct kp_batch_header *h)
+{
+	kp_put_u64(buf + KP_BATCH_OFF_BASE_OFFSET, (uint64_t)h->base_offset);
+	kp_put_u32(buf + KP__OFF_BATCH_LENGTH, (uint32_t)(len - KP_BATCH_LOG_OVERHEAD));
+	kp_put_u32(buf + KP_BATCH_OFF_LEADER_EPOCH, (uint32_t)h->partition_leader_epoch);
+	buf[KP_BATCH_OFF_MAGIC] = 2;
+	kp_put_u16(buf + KP_BATCH_OFF_ATTRIBUTES, (uint16_t)h->attributes);
+	kp_put_u32(buf + KP__OFF_LAST_OFFSET_DELTA, (uint32_t)h->last_offset_delta);
+	kp_put_u64(buf + KP__OFF_BASE_TIMESTAMP, (uint64_t)h->base_timestamp);
+	kp_put_u64(buf + KP__OFF_MAX_TIMESTAMP, (uint64_t)h->max_timestamp);
+	kp_put_u64(buf + KP__OFF_PRODUCER_ID, (uint64_t)h->producer_id);
+	kp_put_u16(buf + KP__OFF_PRODUCER_EPOCH, (uint16_t)h->producer_epoch);
+	kp_put_u32(buf + KP__OFF_BASE_SEQUENCE, (uint32_t)h->base_sequence);
+	kp_put_u32(buf + KP__OFF_RECORDS_COUNT, (uint32_t)h->records_count);
+	uint32_t crc = kp_crc32c(0, buf + KP_BATCH_CRC_START, len - KP_BATCH_CRC_START);
+	kp_put_u32(buf + KP_BATCH_OFF_CRC, crc);
+}
+
 static void write_header(struct kp_batch_builder *b)
 {
-	uint8_t *h = b->buf;
-	kp_put_u64(h + KP_BATCH_OFF_BASE_OFFSET, (uint64_t)b->base_offset);
-	kp_put_u32(h + OFF_BATCH_LENGTH, (uint32_t)(b->len - KP_BATCH_LOG_OVERHEAD));
-	kp_put_u32(h + KP_BATCH_OFF_LEADER_EPOCH, UINT32_MAX); /* -1: assigned on append */
-	h[KP_BATCH_OFF_MAGIC] = 2;
-	kp_put_u16(h + KP_BATCH_OFF_ATTRIBUTES, (uint16_t)b->attributes);
-	kp_put_u32(h + OFF_LAST_OFFSET_DELTA, (uint32_t)(b->count - 1));
-	kp_put_u64(h + OFF_BASE_TIMESTAMP, (uint64_t)b->base_timestamp);
-	kp_put_u64(h + OFF_MAX_TIMESTAMP, (uint64_t)b->max_timestamp);
-	kp_put_u64(h + OFF_PRODUCER_ID, (uint64_t)b->producer_id);
-	kp_put_u16(h + OFF_PRODUCER_EPOCH, (uint16_t)b->producer_epoch);
-	kp_put_u32(h + OFF_BASE_SEQUENCE, (uint32_t)b->base_sequence);
-	kp_put_u32(h + OFF_RECORDS_COUNT, (uint32_t)b->count);
-	uint32_t crc = kp_crc32c(0, h + KP_BATCH_CRC_START, b->len - KP_BATCH_CRC_START);
-	kp_put_u32(h + KP_BATCH_OFF_CRC, crc);
+	struct kp_batch_header h = {
+		.base_offset = b->base_offset,
+		.partition_leader_epoch = -1, /* assigned on append */
+		.attributes = b->attributes,
+		.last_offset_delta = b->count - 1,
+		.base_timestamp = b->base_timestamp,
+		.max_timestamp = b->max_timestamp,
+		.producer_id = b->producer_id,
+		.producer_epoch = b->producer_epoch,
+		.base_sequence = b->base_sequence,
+		.records_count = b->count,
+	};
+	kp__batch_write_header(b->buf, b->len, &h);
 }
 
 int kp_batch_builder_finish(struct kp_batch_builder *b)

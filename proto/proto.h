@@ -264,6 +264,49 @@ int kp_batch_builder_finish(struct kp_batch_builder *b);
 uint8_t *kp_batch_builder_take(struct kp_batch_builder *b, size_t *len);
 void kp_batch_builder_free(struct kp_batch_builder *b);
 
+/* CRC-32C of one record's content as a consumer sees it: its timestamp,
+ * attributes, key, value and headers (lengths included, null distinct from
+ * empty), but not its position (offset) in a batch. A record keeps its value
+ * through kp_batch_merge(). */
+uint32_t kp_record_crc(const struct kp_record *rec);
+
+/* ---- Merging batches --------------------------------------------------- */
+
+/* Whether a batch with header h may be merged with others: magic 2, no
+ * producer id (-1: neither idempotent nor transactional), not transactional,
+ * not a control batch, codec none or lz4 (the codecs this layer can
+ * re-encode). */
+bool kp_batch_mergeable(const struct kp_batch_header *h);
+
+/* Whether a batch with header b may follow one with header a inside one
+ * merged batch: both mergeable, the same codec and timestamp type, and with
+ * log-append time the same maxTimestamp (the time every record takes). */
+bool kp_batch_merge_compatible(const struct kp_batch_header *a, const struct kp_batch_header *b);
+
+/* Merges n (>= 1) batches, each one whole CRC-valid batch of lens[i] bytes
+ * that kp_batch_merge_compatible() accepts after batches[0], into one
+ * RecordBatch v2 that holds every record in order. Each record's bytes are
+ * kept as they are except its offsetDelta (renumbered from 0 across the
+ * merged batch) and timestampDelta (rewritten relative to the first batch's
+ * baseTimestamp, so every record keeps its timestamp), and the length
+ * prefix that covers them. The records are recompressed when the batches
+ * are lz4. The header takes the first batch's attributes, producer epoch and
+ * base sequence; baseOffset 0 and partitionLeaderEpoch -1 (set on append);
+ * lastOffsetDelta, recordsCount, maxTimestamp (the highest record
+ * timestamp, or the common one with log-append time) and the CRC are
+ * computed.
+ *
+ * Every source batch must have dense offset deltas 0..recordsCount-1 with
+ * lastOffsetDelta = recordsCount-1, so that its records keep their relative
+ * offsets; anything else (or any record that does not decode) gives
+ * KP_ECORRUPT. A merged batch above max_bytes (0: no limit), or whose
+ * decompressed records would exceed KP_RECORDS_DECOMPRESSED_MAX, gives
+ * KP_ETOOLARGE. Incompatible batches give KP_EINVAL, out of memory
+ * KP_ENOMEM. On success *out (sl_malloc'd) passes to the caller with its
+ * length in *out_len; the sources are only read. */
+int kp_batch_merge(const uint8_t *const *batches, const size_t *lens, unsigned n, size_t max_bytes,
+		   uint8_t **out, size_t *out_len);
+
 /* ---- lz4 frames -------------------------------------------------------- */
 
 /* Compresses src into one lz4 frame (the form Kafka uses for codec 3:

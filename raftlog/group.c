@@ -36,6 +36,8 @@ void rl_group_config_default(struct rl_group_config *cfg)
 	cfg->snapshot_trailing = 1024;
 	cfg->catchup_window_bytes = 1024 * 1024;
 	cfg->catchup_timeout_ms = 1000;
+	cfg->coalesce_bytes_max = 1024 * 1024;
+	cfg->append_bytes_max = 8 * 1024 * 1024;
 }
 
 /* ---- Failure ----------------------------------------------------------- */
@@ -302,7 +304,9 @@ int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 	if (cfg->catchup_window_bytes == 0 ||
 	    cfg->catchup_window_bytes > RL_CATCHUP_WINDOW_BYTES_LIMIT ||
 	    cfg->catchup_timeout_ms == 0 || cfg->heartbeat_timeout_ms == 0 ||
-	    cfg->heartbeat_timeout_ms >= guard_ms || cfg->election_timeout_ms < guard_ms) {
+	    cfg->heartbeat_timeout_ms >= guard_ms || cfg->election_timeout_ms < guard_ms ||
+	    cfg->coalesce_bytes_max > RL_COALESCE_BYTES_LIMIT || cfg->append_bytes_max == 0 ||
+	    cfg->append_bytes_max > RL_APPEND_BYTES_LIMIT) {
 		return RL_EINVAL;
 	}
 	struct rl_group *g = sl_calloc(1, sizeof(*g));
@@ -388,6 +392,9 @@ uint64_t rl_group_deadline_ms(const struct rl_group *g)
 	if (g->failed || g->closing) {
 		return UINT64_MAX;
 	}
+	if (g->pend_head != NULL) {
+		return g->now_ms; /* the host did not flush: tick does */
+	}
 	uint64_t t = raft_timeout(&g->raft);
 	if (g->transfer_target != 0 && g->transfer_deadline_ms < t) {
 		t = g->transfer_deadline_ms;
@@ -450,6 +457,7 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 	if (g->failed || g->closing) {
 		return;
 	}
+	rl__group_flush(g);
 	rl__tx_tick(g);
 	rl__rx_tick(g);
 	if (g->failed || g->closing) {
@@ -659,6 +667,8 @@ void rl__group_maybe_finish_close(struct rl_group *g)
 void rl_group_close(struct rl_group *g, void (*cb)(struct rl_group *g, void *arg), void *arg)
 {
 	SL_ASSERT(!g->closing);
+	/* Closing first: callbacks run below may try to submit again. */
+	g->closing = true;
 	rl__group_fail_submits(g, RL_ESHUTDOWN);
 	rl__group_release_held(g, RL_ESHUTDOWN);
 	g->close_cb = cb;
@@ -675,7 +685,6 @@ void rl_group_close(struct rl_group *g, void (*cb)(struct rl_group *g, void *arg
 			g->failed = true;
 		}
 	}
-	g->closing = true;
 	if (g->ops_inflight == 0) {
 		/* The log is failed and refuses new work: nothing can complete
 		 * later, so finish now (documented exception). */

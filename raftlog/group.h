@@ -8,8 +8,9 @@
  * incoming message and rl_group_tick() when rl_group_deadline_ms() passes.
  *
  * - One write path: every Raft entry is one RecordBatch v2 in the rl_log. The
- *   leader's data entries are producers' batches (offsets assigned by the
- *   log); barrier and configuration entries are control batches. On the wire
+ *   leader's data entries are producers' batches, or several producers'
+ *   batches merged into one (see "Coalescing"), offsets assigned by the
+ *   log; barrier and configuration entries are control batches. On the wire
  *   an entry carries exactly the stored batch bytes, so followers store them
  *   verbatim (rl_append VERIFY mode) and replicas stay byte-identical.
  * - Durability before messages: when a step changes term or vote, the new
@@ -31,8 +32,9 @@
  *   entry may still commit: the client retries, as with Kafka without
  *   idempotence).
  * - Leadership transfer (rl_group_transfer) under load, in two phases.
- *   Drain: submissions that arrive from the request on are held (not
- *   appended); those already appended commit and are acknowledged, and the
+ *   Drain: submissions queued for coalescing are stepped at once; those
+ *   that arrive from the request on are held (not appended); those already
+ *   appended commit and are acknowledged, and the
  *   target catches up. When the commit index, the leader's durable index
  *   and the target's match index all equal the last index, RAFT_TRANSFER
  *   is stepped and libraft sends TimeoutNow. (libraft 0.22.1 alone would
@@ -51,6 +53,41 @@
  *   stays, and the held submissions are submitted again in order, so none
  *   fails because of the transfer. A leader that loses leadership otherwise during a
  *   transfer fails what it holds and what is pending with RL_ENOTLEADER.
+ * - Coalescing (libraft caps the entries in flight per follower, so entries
+ *   should be large): a submission made while the leader has entries that
+ *   are not yet durable or not yet committed, or while others are queued,
+ *   waits in a queue; rl_group_flush() turns the queue into entries. Runs
+ *   of consecutive queued batches that kp_batch_merge_compatible() accepts
+ *   (no producer id, not transactional, not control, same codec and
+ *   timestamp type) become ONE merged RecordBatch = one entry
+ *   (kp_batch_merge(): records re-encoded with new offset and timestamp
+ *   deltas, lz4 recompressed, CRC recomputed) of at most
+ *   min(coalesce_bytes_max, the log's batch_bytes_max) bytes; any other
+ *   batch is its own entry, unchanged. Submission order is offset order:
+ *   queued batches are stepped in order, all in one RAFT_SUBMIT. Each
+ *   request keeps its own completion, acks level and offsets (the merged
+ *   entry's base offset plus the records before it); every request is
+ *   completed exactly once on every path (step refused, leadership lost,
+ *   storage error, close, leadership transfer). A submission on an idle
+ *   leader (nothing in flight, nothing queued) is stepped at once, so low
+ *   load sees no added latency; a queue that would grow past the cap is
+ *   flushed inside rl_group_submit(). The host calls rl_group_flush() once
+ *   per event-loop turn for every group with rl_group_flush_pending()
+ *   (after the turn's I/O, before it waits again); as a safety net
+ *   rl_group_deadline_ms() is "now" while anything is queued and
+ *   rl_group_tick() flushes. coalesce_bytes_max 0 turns coalescing off.
+ * - AppendEntries size: libraft picks up to max_inflight_entries entries
+ *   per AppendEntries, which with large entries can exceed a transport
+ *   frame. The driver fills the entries from the log and cuts one libraft
+ *   AppendEntries into consecutive messages (same term and leader commit,
+ *   each one's prev_log_index/prev_log_term the previous one's last entry)
+ *   whose entries total at most append_bytes_max bytes, or that hold one
+ *   larger entry alone. The follower takes each as an AppendEntries of its
+ *   own and answers each (libraft advances the match index on every
+ *   result and commits min(leader commit, last new entry), so a lost or
+ *   reordered part is a mismatch Raft retries). The host keeps its frame
+ *   limit above append_bytes_max and above the log's batch_bytes_max plus
+ *   its own per-message and per-entry encoding overhead.
  * - Memory: messages handed to env->send() and their entry bytes are
  *   borrowed for the duration of the call only.
  *
@@ -279,11 +316,23 @@ struct rl_group_config {
 	 * four times over. */
 	uint32_t catchup_window_bytes;
 	unsigned catchup_timeout_ms;
+	/* Coalescing: the largest merged entry, 0 (no coalescing) ..
+	 * RL_COALESCE_BYTES_LIMIT; the log's batch_bytes_max caps it too. */
+	uint32_t coalesce_bytes_max;
+	/* Most entry bytes in one outgoing AppendEntries, 1 ..
+	 * RL_APPEND_BYTES_LIMIT (a single larger entry goes alone). */
+	uint32_t append_bytes_max;
 };
+
+/* Largest accepted coalesce_bytes_max (a merged entry must stay a batch
+ * that catch-up can carry) and append_bytes_max. */
+#define RL_COALESCE_BYTES_LIMIT RL_CATCHUP_BATCH_BYTES_MAX
+#define RL_APPEND_BYTES_LIMIT (256u * 1024u * 1024u)
 
 /* Defaults: election 1000 ms (minimum: the same), heartbeat 100 ms, pre-vote on, 64 in-flight
  * entries, transfer timeout 2000 ms, snapshot every 4096 entries keeping
- * 1024, catch-up windows of 1 MiB with a 1000 ms timeout. */
+ * 1024, catch-up windows of 1 MiB with a 1000 ms timeout, merged entries of
+ * up to 1 MiB, AppendEntries of up to 8 MiB of entries. */
 void rl_group_config_default(struct rl_group_config *cfg);
 
 /* Bootstraps an empty log: queues term 1 and entry 1, a configuration entry
@@ -307,8 +356,8 @@ int rl_group_bootstrap(struct rl_log *log, struct rl_bootstrap_req *req, const u
 
 /* Starts a group over an opened log (borrowed; must outlive the group),
  * feeding RAFT_START with the log's term, vote, snapshot and entries.
- * env is borrowed. Returns 0, RL_ENOMEM, RL_EINVAL or an error from the
- * log. */
+ * env is borrowed. Returns 0, RL_ENOMEM, RL_EINVAL (a setting out of its
+ * range) or an error from the log. */
 int rl_group_open(struct rl_log *log, const struct rl_group_config *cfg,
 		  const struct rl_group_env *env, uint64_t now_ms, struct rl_group **out);
 
@@ -351,10 +400,12 @@ struct rl_catchup_stats {
 };
 void rl_group_catchup_stats(const struct rl_group *g, struct rl_catchup_stats *out);
 
-/* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). */
+/* Fires the Raft timeout if now_ms >= rl_group_deadline_ms(). Steps the
+ * submissions queued for coalescing first. */
 void rl_group_tick(struct rl_group *g, uint64_t now_ms);
 
-/* Absolute time at which rl_group_tick() must next be called. */
+/* Absolute time at which rl_group_tick() must next be called: the current
+ * time while submissions are queued for coalescing. */
 uint64_t rl_group_deadline_ms(const struct rl_group *g);
 
 /* Changes this replica's election timeout at run time (leader-preference
@@ -382,33 +433,59 @@ unsigned rl_group_election_timeout(const struct rl_group *g);
  * follower that knows a leader. */
 int rl_group_leader_lost(struct rl_group *g, unsigned delay_ms);
 
+/* Steps every submission queued for coalescing (see "Coalescing" above):
+ * merged where compatible, in order, in one RAFT_SUBMIT. Requests the core
+ * refuses complete with the error (their callbacks run inside this call).
+ * During a leadership transfer the queue joins the held submissions
+ * instead. Cheap when nothing is queued. */
+void rl_group_flush(struct rl_group *g, uint64_t now_ms);
+
+/* Whether submissions wait for rl_group_flush(). */
+bool rl_group_flush_pending(const struct rl_group *g);
+
 /* Acknowledgement levels, as Kafka's acks. */
 enum rl_acks { RL_ACKS_LEADER = 1, RL_ACKS_ALL = -1 };
 
 struct rl_submit_req;
-/* status: 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EIO. */
+/* status: 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EIO, or RL_ENOMEM / RL_EINVAL
+ * when the core refused a queued submission. */
 typedef void (*rl_submit_cb)(struct rl_submit_req *req, int status);
 
-/* A submission. data is the caller's; results are set when the call
- * returns 0 (index) or before cb runs (offsets); the rest is private. */
+/* A submission. data is the caller's; the results are set before cb runs
+ * with status 0 (index once the submission is stepped, which may be after
+ * rl_group_submit() returned); the rest is private. */
 struct rl_submit_req {
 	void *data;
-	uint64_t index;      /* Raft index of the entry */
+	uint64_t index;      /* Raft index of the entry (shared when merged) */
 	int64_t base_offset; /* offset of the first record */
 	int64_t last_offset; /* offset of the last record */
 	enum rl_acks acks;
 	rl_submit_cb cb;
 	uint8_t *batch_;     /* private: owned until the entry is stored */
 	size_t len_;
-	uint64_t term_;
+	int32_t records_;    /* private: records in the batch */
+	int32_t before_;     /* private: records before it in its entry */
 	struct rl_submit_req *next_;
 };
 
 /* Submits one producer batch (a validated RecordBatch v2; ownership of
- * batch, sl_malloc'd, passes to the group on success). Leader only.
- * Returns 0, RL_ENOTLEADER, RL_ETOOLARGE, RL_EBATCH, RL_ENOMEM, RL_EIO. */
+ * batch, sl_malloc'd, passes to the group on success). Leader only. The
+ * batch may be merged with others into one entry (see "Coalescing").
+ * Returns 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EBATCH (not one whole
+ * CRC-valid data batch), RL_ETOOLARGE (above the log's batch_bytes_max),
+ * RL_ENOMEM, RL_EINVAL or RL_EIO; cb never runs inside the call. */
 int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
 		    enum rl_acks acks, rl_submit_cb cb, uint64_t now_ms);
+
+/* Coalescing counters of this replica since rl_group_open(). */
+struct rl_submit_stats {
+	uint64_t submits;        /* submissions accepted */
+	uint64_t entries;        /* data entries stepped (merged or not) */
+	uint64_t merged_entries; /* entries made by merging two or more batches */
+	uint64_t merged_batches; /* batches that went into those entries */
+	uint64_t append_splits;  /* AppendEntries cut into several messages */
+};
+void rl_group_submit_stats(const struct rl_group *g, struct rl_submit_stats *out);
 
 /* Starts a leadership transfer to voter target_id (leader only; see
  * "Leadership transfer" above for what happens to submissions). Returns 0,

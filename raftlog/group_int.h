@@ -192,6 +192,12 @@ struct rl_group {
 	/* Leader: submissions waiting for durability or commit, FIFO. */
 	struct rl_submit_req *sub_head;
 	struct rl_submit_req *sub_tail;
+	/* Leader: submissions queued for coalescing, not stepped yet, FIFO. */
+	struct rl_submit_req *pend_head;
+	struct rl_submit_req *pend_tail;
+	size_t pend_bytes;
+	unsigned pend_n;
+	struct rl_submit_stats sub_stats;
 	/* Leader: a leadership transfer (group_leader.c describes its phases)
 	 * and the submissions it holds. */
 	struct rl_submit_req *held_head;
@@ -261,6 +267,7 @@ bool rl__group_leader_silent(const struct rl_group *g);
 /* group_leader.c: submissions, commit, transfer, membership */
 void rl__group_fail_submits(struct rl_group *g, int status);
 void rl__group_release_held(struct rl_group *g, int status);
+void rl__group_flush(struct rl_group *g);
 void rl__group_acks_durable(struct rl_group *g, uint64_t durable_index);
 bool rl__group_commit_advanced(struct rl_group *g);
 bool rl__group_transfer_poll(struct rl_group *g);

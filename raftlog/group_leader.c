@@ -29,10 +29,9 @@ static void complete(struct rl_submit_req *req, int status)
 	req->cb(req, status);
 }
 
-void rl__group_fail_submits(struct rl_group *g, int status)
+/* Completes every request of a detached list. */
+static void fail_list(struct rl_submit_req *req, int status)
 {
-	struct rl_submit_req *req = g->sub_head;
-	g->sub_head = g->sub_tail = NULL;
 	while (req != NULL) {
 		struct rl_submit_req *next = req->next_;
 		complete(req, status);
@@ -40,13 +39,36 @@ void rl__group_fail_submits(struct rl_group *g, int status)
 	}
 }
 
-/* Fills the offsets of a stored submission from the log. */
+/* Detaches the coalescing queue. */
+static struct rl_submit_req *take_pending(struct rl_group *g, unsigned *n)
+{
+	struct rl_submit_req *list = g->pend_head;
+	if (n != NULL) {
+		*n = g->pend_n;
+	}
+	g->pend_head = g->pend_tail = NULL;
+	g->pend_bytes = 0;
+	g->pend_n = 0;
+	return list;
+}
+
+void rl__group_fail_submits(struct rl_group *g, int status)
+{
+	struct rl_submit_req *req = g->sub_head;
+	g->sub_head = g->sub_tail = NULL;
+	struct rl_submit_req *pend = take_pending(g, NULL);
+	fail_list(req, status);
+	fail_list(pend, status);
+}
+
+/* Fills the offsets of a stored submission from its entry: the records
+ * before it in a merged entry come first. */
 static void fill_offsets(struct rl_group *g, struct rl_submit_req *req)
 {
 	struct rl_entry_info info;
 	if (rl_entry_get_info(g->log, req->index, &info) == 0) {
-		req->base_offset = info.base_offset;
-		req->last_offset = info.last_offset;
+		req->base_offset = info.base_offset + req->before_;
+		req->last_offset = req->base_offset + req->records_ - 1;
 	}
 }
 
@@ -106,32 +128,200 @@ static int submit_entries(struct rl_group *g, struct raft_entry *e, unsigned n)
 	return 0;
 }
 
-/* Steps one submission; on success the entry's memory belongs to the
- * append and the request waits in the ack list. */
-static int submit_one(struct rl_group *g, struct rl_submit_req *req)
+/* The largest merged entry: never above what the log accepts. */
+static size_t coalesce_cap(const struct rl_group *g)
 {
-	struct rl_log_info li;
-	struct raft_entry *e = raft_malloc(sizeof(*e));
-	if (e == NULL) {
-		return RL_ENOMEM;
+	return SL_MIN((size_t)g->cfg.coalesce_bytes_max, (size_t)rl_log_batch_bytes_max(g->log));
+}
+
+/* Records re-encoded in a merged batch may grow (wider offset and
+ * timestamp deltas): runs are chosen with this much room per record, and
+ * a run that still ends up above the cap is retried one batch shorter. */
+#define MERGE_GROWTH_PER_RECORD 4u
+
+/* Merges the run of n (>= 2) requests starting at first into one batch of
+ * at most cap bytes, shortening the run while the merge is too large.
+ * Returns how many requests the batch in *out holds (>= 2), or 0 when
+ * they are to go alone. */
+static unsigned merge_run(struct rl_submit_req *first, unsigned n, size_t cap, uint8_t **out,
+			  size_t *out_len)
+{
+	const uint8_t **srcs = sl_malloc(n * sizeof(*srcs));
+	size_t *lens = sl_malloc(n * sizeof(*lens));
+	unsigned m = 0;
+	if (srcs != NULL && lens != NULL) {
+		struct rl_submit_req *r = first;
+		for (unsigned i = 0; i < n; i++, r = r->next_) {
+			srcs[i] = r->batch_;
+			lens[i] = r->len_;
+		}
+		for (m = n; m >= 2; m--) {
+			int rc = kp_batch_merge(srcs, lens, m, cap, out, out_len);
+			if (rc == 0) {
+				break;
+			}
+			if (rc != KP_ETOOLARGE) {
+				m = 0; /* odd batch or no memory: they go unmerged */
+				break;
+			}
+		}
 	}
+	sl_free(srcs);
+	sl_free(lens);
+	return m >= 2 ? m : 0;
+}
+
+/* Fills entry e from the queued requests starting at r: one merged batch
+ * of the longest compatible run under the cap, or r's own batch. Returns
+ * the first request after the entry's. */
+static struct rl_submit_req *build_entry(struct rl_group *g, struct rl_submit_req *r,
+					 struct raft_entry *e)
+{
+	struct kp_batch_header h0, h;
+	size_t cap = coalesce_cap(g);
+	unsigned n = 1;
+	struct rl_submit_req *q = r->next_;
+	(void)kp_batch_parse_header(r->batch_, r->len_, &h0); /* validated on submit */
+	size_t est = r->len_ + MERGE_GROWTH_PER_RECORD * (size_t)r->records_;
+	while (kp_batch_mergeable(&h0) && q != NULL) {
+		size_t more = q->len_ + MERGE_GROWTH_PER_RECORD * (size_t)q->records_;
+		(void)kp_batch_parse_header(q->batch_, q->len_, &h);
+		if (est + more > cap || !kp_batch_merge_compatible(&h0, &h)) {
+			break;
+		}
+		est += more;
+		n++;
+		q = q->next_;
+	}
+	uint8_t *merged = NULL;
+	size_t merged_len = 0;
+	unsigned m = n >= 2 ? merge_run(r, n, cap, &merged, &merged_len) : 0;
 	memset(e, 0, sizeof(*e));
 	e->term = raft_current_term(&g->raft);
 	e->type = RAFT_COMMAND;
-	e->buf.base = req->batch_;
-	e->buf.len = req->len_;
-	e->batch = req->batch_; /* libraft asserts it is set; take_entry_memory ignores it */
+	g->sub_stats.entries++;
+	if (m == 0) {
+		r->before_ = 0;
+		e->buf.base = r->batch_;
+		e->buf.len = r->len_;
+		e->batch = e->buf.base; /* libraft asserts it is set */
+		return r->next_;
+	}
+	g->sub_stats.merged_entries++;
+	g->sub_stats.merged_batches += m;
+	int32_t before = 0;
+	for (unsigned i = 0; i < m; i++, r = r->next_) {
+		r->before_ = before;
+		before += r->records_;
+		sl_free(r->batch_); /* its records are in the merged batch */
+		r->batch_ = NULL;
+	}
+	e->buf.base = merged;
+	e->buf.len = merged_len;
+	e->batch = merged;
+	return r;
+}
+
+/* Steps the n requests of list (linked by next_) as entries, merged where
+ * possible, in one RAFT_SUBMIT. On success the entries' memory belongs to
+ * the append and the requests wait in the ack list. On failure nothing was
+ * stepped: a request alone keeps its batch, merged ones lost theirs, and
+ * the caller completes them. */
+static int step_list(struct rl_group *g, struct rl_submit_req *list, unsigned n)
+{
+	struct raft_entry *e = raft_malloc(n * sizeof(*e));
+	if (e == NULL) {
+		return RL_ENOMEM;
+	}
+	unsigned k = 0;
+	for (struct rl_submit_req *r = list; r != NULL; k++) {
+		struct rl_submit_req *next = build_entry(g, r, &e[k]);
+		for (; r != next; r = r->next_) {
+			r->index = k; /* position for now: the index once stepped */
+		}
+	}
+	struct rl_log_info li;
 	rl_log_get_info(g->log, &li);
-	int rv = submit_entries(g, e, 1);
-	raft_free(e);
+	int rv = submit_entries(g, e, k);
 	if (rv != 0) {
+		for (unsigned i = 0; i < k; i++) {
+			/* A batch still held by a request stays the request's. */
+			if (list->batch_ != e[i].buf.base) {
+				sl_free(e[i].buf.base);
+			}
+			while (list != NULL && list->index == i) {
+				list = list->next_;
+			}
+		}
+		raft_free(e);
 		return rv;
 	}
-	req->batch_ = NULL; /* the append owns it now */
-	req->index = li.last_index + 1;
-	req->base_offset = li.next_offset;
-	sub_push(&g->sub_head, &g->sub_tail, req);
+	raft_free(e);
+	for (struct rl_submit_req *r = list, *next; r != NULL; r = next) {
+		next = r->next_;
+		r->batch_ = NULL; /* the append owns it now */
+		r->index += li.last_index + 1;
+		sub_push(&g->sub_head, &g->sub_tail, r);
+	}
+	if (g->failed) {
+		/* The append failed inside the step (the group failed). */
+		rl__group_fail_submits(g, RL_EIO);
+	}
 	return 0;
+}
+
+void rl__group_flush(struct rl_group *g)
+{
+	if (g->pend_head == NULL) {
+		return;
+	}
+	unsigned n;
+	if (g->failed || g->closing || g->role != RAFT_LEADER) {
+		int status = g->failed ? RL_EIO : g->closing ? RL_ESHUTDOWN : RL_ENOTLEADER;
+		fail_list(take_pending(g, NULL), status);
+		return;
+	}
+	if (g->transfer_target != 0) {
+		/* Older than every held submission: they go first. */
+		g->pend_tail->next_ = g->held_head;
+		if (g->held_head == NULL) {
+			g->held_tail = g->pend_tail;
+		}
+		g->held_head = take_pending(g, NULL);
+		return;
+	}
+	struct rl_submit_req *list = take_pending(g, &n);
+	int rv = step_list(g, list, n);
+	if (rv != 0) {
+		fail_list(list, rv);
+	}
+}
+
+/* Whether a new submission waits for rl_group_flush(): something is
+ * queued already (order), or the leader has entries that are not durable
+ * or not committed yet, so that later submissions can share an entry. */
+static bool should_queue(struct rl_group *g)
+{
+	if (g->cfg.coalesce_bytes_max == 0) {
+		return false;
+	}
+	if (g->pend_head != NULL) {
+		return true;
+	}
+	struct rl_log_info li;
+	rl_log_get_info(g->log, &li);
+	return li.durable_index < li.last_index || raft_commit_index(&g->raft) < li.last_index;
+}
+
+static int submit_state(const struct rl_group *g)
+{
+	if (g->failed) {
+		return RL_EIO;
+	}
+	if (g->closing) {
+		return RL_ESHUTDOWN;
+	}
+	return g->role == RAFT_LEADER ? 0 : RL_ENOTLEADER;
 }
 
 int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
@@ -141,53 +331,99 @@ int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batc
 	if (now_ms > g->now_ms) {
 		g->now_ms = now_ms;
 	}
-	if (g->failed) {
-		return RL_EIO;
-	}
-	if (g->closing) {
-		return RL_ESHUTDOWN;
-	}
-	if (g->role != RAFT_LEADER) {
-		return RL_ENOTLEADER;
+	int rv = submit_state(g);
+	if (rv != 0) {
+		return rv;
 	}
 	if (kp_batch_validate(batch, len, 0, &h) != 0 || kp_batch_size(&h) != len ||
 	    (h.attributes & KP_ATTR_CONTROL)) {
 		return RL_EBATCH;
 	}
+	if (len > rl_log_batch_bytes_max(g->log)) {
+		return RL_ETOOLARGE;
+	}
+	size_t cap = coalesce_cap(g);
+	bool flushed = g->pend_head != NULL && g->pend_bytes + len > cap;
+	if (flushed) {
+		/* The queue is as large as an entry gets: out with it. */
+		rl__group_flush(g);
+		rl__group_after(g);
+		rv = submit_state(g);
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	req->acks = acks;
 	req->cb = cb;
 	req->batch_ = batch;
 	req->len_ = len;
+	req->records_ = h.last_offset_delta + 1;
+	req->before_ = 0;
 	req->index = 0;
 	req->base_offset = req->last_offset = -1;
 	if (g->transfer_target != 0) {
 		sub_push(&g->held_head, &g->held_tail, req);
+		g->sub_stats.submits++;
 		return 0;
 	}
-	int rv = submit_one(g, req);
+	if (len < cap && should_queue(g)) {
+		sub_push(&g->pend_head, &g->pend_tail, req);
+		g->pend_bytes += len;
+		g->pend_n++;
+		g->sub_stats.submits++;
+		return 0;
+	}
+	req->next_ = NULL;
+	rv = step_list(g, req, 1);
 	if (rv != 0) {
 		req->batch_ = NULL; /* ownership stays with the caller */
 		return rv;
 	}
+	g->sub_stats.submits++;
 	rl__group_after(g);
 	return 0;
 }
 
+void rl_group_flush(struct rl_group *g, uint64_t now_ms)
+{
+	if (now_ms > g->now_ms) {
+		g->now_ms = now_ms;
+	}
+	if (g->pend_head != NULL) {
+		rl__group_flush(g);
+		rl__group_after(g);
+	}
+}
+
+bool rl_group_flush_pending(const struct rl_group *g)
+{
+	return g->pend_head != NULL;
+}
+
+void rl_group_submit_stats(const struct rl_group *g, struct rl_submit_stats *out)
+{
+	*out = g->sub_stats;
+}
+
+/* Held submissions go back through the coalescing queue (behind anything
+ * queued, which is older) when the transfer is abandoned, or complete with
+ * status. */
 void rl__group_release_held(struct rl_group *g, int status)
 {
 	struct rl_submit_req *req = g->held_head;
 	g->held_head = g->held_tail = NULL;
+	if (status != 0) {
+		fail_list(req, status);
+		return;
+	}
 	while (req != NULL) {
 		struct rl_submit_req *next = req->next_;
-		int rv = status;
-		if (status == 0) {
-			rv = submit_one(g, req);
-		}
-		if (rv != 0) {
-			complete(req, rv);
-		}
+		sub_push(&g->pend_head, &g->pend_tail, req);
+		g->pend_bytes += req->len_;
+		g->pend_n++;
 		req = next;
 	}
+	rl__group_flush(g);
 }
 
 /* ---- Commit ------------------------------------------------------------ */
@@ -352,6 +588,15 @@ int rl_group_transfer(struct rl_group *g, uint64_t target_id, uint64_t now_ms)
 	}
 	if (target_id == g->cfg.server_id || !is_voter(g, target_id)) {
 		return RL_EINVAL;
+	}
+	/* Submissions queued for coalescing arrived before the request: they
+	 * are appended (and so acknowledged by the drain), not held. */
+	if (g->pend_head != NULL) {
+		rl__group_flush(g);
+		if (g->role != RAFT_LEADER || g->failed) {
+			rl__group_after(g);
+			return g->failed ? RL_ESHUTDOWN : RL_ENOTLEADER;
+		}
 	}
 	g->transfer_target = target_id;
 	g->transfer_started_ms = g->now_ms;

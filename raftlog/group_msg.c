@@ -5,7 +5,8 @@
  * once unless a term/vote write is pending. An AppendEntries is filled from
  * the log when it is sent (entries not yet durable are served from the
  * append's borrowed buffers), so the bytes on the wire are the stored batch
- * bytes. A received AppendEntries is validated batch by batch; CONFIG
+ * bytes, and is cut into several messages when its entries exceed
+ * append_bytes_max. A received AppendEntries is validated batch by batch; CONFIG
  * entries hand libraft their payload while the whole batch is kept for the
  * append.
  *
@@ -48,7 +49,38 @@ static void send_snapshot_instead(struct rl_group *g, const struct raft_message 
 	send_install_snapshot(g, &m);
 }
 
-/* Fills entries of an AppendEntries from the log, sends, frees. */
+/* Sends m carrying the n entries described by infos (bytes in total, read
+ * from the log now). Returns 0, or an error when they cannot be read. */
+static int send_part(struct rl_group *g, struct raft_message *m, const struct rl_entry_info *infos,
+		     unsigned n, size_t bytes)
+{
+	struct raft_append_entries *ae = &m->append_entries;
+	struct raft_entry *entries = sl_calloc(n, sizeof(*entries));
+	uint8_t *buf = sl_malloc(bytes);
+	int rv = entries == NULL || buf == NULL ? RL_ENOMEM : 0;
+	size_t pos = 0;
+	for (unsigned i = 0; i < n && rv == 0; i++) {
+		rv = rl_entry_read(g->log, infos[i].index, buf + pos, bytes - pos, NULL);
+		entries[i].term = infos[i].term;
+		entries[i].type = (enum raft_entry_type)infos[i].kind;
+		entries[i].buf.base = buf + pos;
+		entries[i].buf.len = infos[i].size;
+		pos += infos[i].size;
+	}
+	if (rv == 0) {
+		ae->entries = entries;
+		g->env->send(g, m);
+		ae->entries = NULL;
+	}
+	sl_free(buf);
+	sl_free(entries);
+	return rv;
+}
+
+/* Fills the entries of an AppendEntries from the log and sends it, cut into
+ * consecutive messages of at most append_bytes_max bytes of entries (or one
+ * larger entry alone): same term and leader commit, each part's previous
+ * entry the last one of the part before (group.h, "AppendEntries size"). */
 static void send_append_entries(struct rl_group *g, struct raft_message *m)
 {
 	struct raft_append_entries *ae = &m->append_entries;
@@ -58,49 +90,40 @@ static void send_append_entries(struct rl_group *g, struct raft_message *m)
 		g->env->send(g, m);
 		return;
 	}
-	struct raft_entry *entries = sl_calloc(n, sizeof(*entries));
-	size_t total = 0;
-	if (entries == NULL) {
-		return;
+	struct rl_entry_info *infos = sl_malloc(n * sizeof(*infos));
+	if (infos == NULL) {
+		return; /* dropped; Raft retries */
 	}
 	for (unsigned i = 0; i < n; i++) {
-		struct rl_entry_info info;
 		uint64_t index = ae->prev_log_index + 1 + i;
-		if (rl_entry_get_info(g->log, index, &info) != 0) {
+		if (rl_entry_get_info(g->log, index, &infos[i]) != 0) {
 			struct rl_log_info li;
 			rl_log_get_info(g->log, &li);
 			if (index < li.first_index) {
 				send_snapshot_instead(g, m, index);
 			}
-			goto out; /* else truncated since: drop */
+			sl_free(infos); /* else truncated since: drop */
+			return;
 		}
-		total += info.size;
 	}
-	uint8_t *buf = sl_malloc(total);
-	if (buf == NULL) {
-		goto out;
-	}
-	size_t pos = 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct rl_entry_info info;
-		int rv = rl_entry_read(g->log, ae->prev_log_index + 1 + i, buf + pos,
-				       total - pos, &info);
-		if (rv != 0) {
-			sl_free(buf);
-			goto out;
+	const struct raft_append_entries whole = *ae;
+	unsigned parts = 0;
+	for (unsigned first = 0, k; first < n; first = k) {
+		size_t bytes = infos[first].size;
+		for (k = first + 1; k < n && bytes + infos[k].size <= g->cfg.append_bytes_max; k++) {
+			bytes += infos[k].size;
 		}
-		entries[i].term = info.term;
-		entries[i].type = (enum raft_entry_type)info.kind;
-		entries[i].buf.base = buf + pos;
-		entries[i].buf.len = info.size;
-		pos += info.size;
+		ae->prev_log_index = whole.prev_log_index + first;
+		ae->prev_log_term = first == 0 ? whole.prev_log_term : infos[first - 1].term;
+		ae->n_entries = k - first;
+		if (send_part(g, m, infos + first, k - first, bytes) != 0) {
+			break; /* later parts would not match: Raft retries */
+		}
+		parts++;
 	}
-	ae->entries = entries;
-	g->env->send(g, m);
-	ae->entries = NULL;
-	sl_free(buf);
-out:
-	sl_free(entries);
+	g->sub_stats.append_splits += parts > 1;
+	*ae = whole;
+	sl_free(infos);
 }
 
 /* The core leaves an InstallSnapshot's configuration and data to us: the

@@ -31,6 +31,11 @@ const char *rl_log_errmsg(const struct rl_log *log)
 	return log->errmsg;
 }
 
+uint32_t rl_log_batch_bytes_max(const struct rl_log *log)
+{
+	return log->cfg.batch_bytes_max;
+}
+
 unsigned rl_log_pending_ops(const struct rl_log *log)
 {
 	return log->ops_pending;

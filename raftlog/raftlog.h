@@ -217,6 +217,9 @@ void rl_log_close(struct rl_log *log);
  * Borrowed; valid until the next call on the log. */
 const char *rl_log_errmsg(const struct rl_log *log);
 
+/* Returns the log's batch_bytes_max: the largest batch rl_append() takes. */
+uint32_t rl_log_batch_bytes_max(const struct rl_log *log);
+
 /* Returns how many operations of this log are queued and not completed. */
 unsigned rl_log_pending_ops(const struct rl_log *log);
 

@@ -4,7 +4,11 @@
  * Happy path: open_partition opens the log, bootstraps it if it is empty and
  * voters were given, then opens the group and arms its wheel entry. Frames
  * from the transport are looked up by group id and stepped; after every step
- * the group's deadline is re-armed (capped at one heartbeat interval).
+ * the group's deadline is re-armed (capped at one heartbeat interval). A
+ * submission the group queued for coalescing puts its partition on the
+ * flush list; an idle handle (which also keeps the loop from blocking in
+ * poll) calls rl_group_flush() for each listed group once per loop turn,
+ * so every submission of one turn can share an entry.
  * Failure modes: a log that cannot be opened is reported to the caller; a
  * storage failure later marks the partition FAILED (its group stops) and is
  * reported through callbacks.failed; undecodable frames are dropped and
@@ -38,6 +42,8 @@ struct sd_part {
 	bool delete_data;
 	void *data;
 	struct sd_part *hnext; /* hash chain */
+	bool flush_listed;     /* on pm->flush_head */
+	struct sd_part *flush_next;
 };
 
 /* A catch-up chunk on the bulk lane: owns a copy of the bytes until the
@@ -74,6 +80,9 @@ struct sd_pm {
 	bool closing;
 	unsigned closing_parts;
 	struct bulk_waiter *bulk_waiters;
+	/* Partitions whose groups queued submissions for coalescing. */
+	struct sd_part *flush_head;
+	uv_idle_t flush_idle;
 	unsigned bulk_outstanding; /* chunks whose completion has not run */
 	bool released;             /* closed: freed when bulk_outstanding is 0 */
 	void (*close_cb)(void *arg);
@@ -188,6 +197,52 @@ static void on_timer(struct sd_wheel_entry *e, uint64_t now_ms)
 void sd_part_touch(struct sd_part *p)
 {
 	rearm(p);
+}
+
+/* ---- Coalescing flush -------------------------------------------------- */
+
+static void on_flush_idle(uv_idle_t *h)
+{
+	struct sd_pm *pm = h->data;
+	struct sd_part *p = pm->flush_head;
+	pm->flush_head = NULL;
+	uv_idle_stop(h);
+	while (p != NULL) {
+		struct sd_part *next = p->flush_next;
+		p->flush_listed = false;
+		p->flush_next = NULL;
+		if (p->state == SD_PART_RUNNING) {
+			rl_group_flush(p->group, uv_now(pm->loop));
+			rearm(p);
+		}
+		p = next;
+	}
+}
+
+/* After a submission: a group that queued it is flushed this loop turn. */
+static void flush_later(struct sd_part *p)
+{
+	struct sd_pm *pm = p->pm;
+	if (p->flush_listed || p->state != SD_PART_RUNNING || !rl_group_flush_pending(p->group)) {
+		return;
+	}
+	p->flush_listed = true;
+	p->flush_next = pm->flush_head;
+	pm->flush_head = p;
+	uv_idle_start(&pm->flush_idle, on_flush_idle);
+}
+
+static void flush_unlist(struct sd_part *p)
+{
+	if (!p->flush_listed) {
+		return;
+	}
+	struct sd_part **pp = &p->pm->flush_head;
+	while (*pp != p) {
+		pp = &(*pp)->flush_next;
+	}
+	*pp = p->flush_next;
+	p->flush_listed = false;
 }
 
 /* ---- Group environment ------------------------------------------------- */
@@ -383,6 +438,8 @@ int sd_pm_create(uv_loop_t *loop, struct sl_transport *t, const struct sd_pm_con
 		rl_writer_close(pm->writer);
 		goto err_after_buckets;
 	}
+	uv_idle_init(loop, &pm->flush_idle); /* cannot fail */
+	pm->flush_idle.data = pm;
 	pm->env.send = env_send;
 	pm->env.role_changed = env_role;
 	pm->env.hwm_changed = env_hwm;
@@ -555,6 +612,7 @@ void sd_pm_close_partition(struct sd_part *p, bool delete_data)
 	p->state = SD_PART_CLOSING;
 	p->delete_data = delete_data;
 	sd_wheel_cancel(&pm->wheel, &p->timer);
+	flush_unlist(p);
 	table_remove(pm, p);
 	if (p->group != NULL) {
 		struct rl_group *g = p->group;
@@ -637,6 +695,7 @@ int sd_part_submit(struct sd_part *p, struct rl_submit_req *req, uint8_t *batch,
 		return RL_ENOTLEADER;
 	}
 	int rv = rl_group_submit(p->group, req, batch, len, acks, cb, uv_now(p->pm->loop));
+	flush_later(p);
 	rearm(p);
 	return rv;
 }
@@ -710,11 +769,19 @@ static void wheel_closed(struct sd_wheel *w)
 	}
 }
 
-static void pm_release(struct sd_pm *pm)
+static void flush_idle_closed(uv_handle_t *h)
 {
+	struct sd_pm *pm = h->data;
 	rl_writer_close(pm->writer);
 	pm->writer = NULL;
 	sd_wheel_close(&pm->wheel, wheel_closed);
+}
+
+/* The idle handle closes first, then the writer and the wheel (whose close
+ * callback frees the manager). */
+static void pm_release(struct sd_pm *pm)
+{
+	uv_close((uv_handle_t *)&pm->flush_idle, flush_idle_closed);
 }
 
 static void collect(struct sd_part *p, void *arg)

@@ -6,6 +6,11 @@ transport, real disks, fsync on, acks=all). Prints BENCH lines:
   replication.commit_p50_ms / _p99_ms   at half that load
   replication.idle_cpu_1000p      CPU % of one core per broker, 1000 idle groups
   replication.rf3_1kib_per_disk3  rf3_1kib / (disk / 3), target >= 0.6
+  replication.rf3_small_batches   MB/s of 2 KiB batches (8 records of 256 B),
+                                  256 in flight: the group coalesces them
+  replication.rf3_small_batches_uncoalesced  the same with coalescing off
+                                  (coalesce_bytes_max 0: one entry a batch)
+  replication.small_batches_coalescing_gain  the ratio of the two
 usage: bench_replication.py BUILD_DIR   (SL_BENCH_SECONDS, default 8)
 """
 import os
@@ -88,9 +93,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
-def throughput(binary, root, rate=None):
-    extra = ["--load", "--record-bytes", "1024", "--batch-records", "1024",
-             "--inflight", "8", "--stats-ms", "500"]
+def throughput(binary, root, rate=None, load=None):
+    extra = load or ["--record-bytes", "1024", "--batch-records", "1024", "--inflight", "8"]
+    extra = ["--load", "--stats-ms", "500"] + extra
     if rate:
         extra += ["--rate-mbps", "%.1f" % rate]
     c = Cluster(binary, root, 1, extra)
@@ -106,6 +111,14 @@ def throughput(binary, root, rate=None):
     p50 = sorted(int(kv["p50_us"]) for kv in rows)[len(rows) // 2] / 1000.0
     p99 = max(int(kv["p99_us"]) for kv in rows) / 1000.0
     return mbps, p50, p99
+
+
+def small_batches(binary, root, coalesce_bytes):
+    """Many concurrent small batches, as from many producers with linger 0."""
+    load = ["--record-bytes", "256", "--batch-records", "8", "--inflight", "256",
+            "--coalesce-bytes", str(coalesce_bytes)]
+    mbps, _, _ = throughput(binary, root, load=load)
+    return mbps
 
 
 def idle_cpu(binary, root, groups=1000):
@@ -136,6 +149,14 @@ def main():
         print("BENCH replication.idle_cpu_1000p %.2f %%core_per_broker (target < 5)" % cpu)
         print("BENCH replication.rf3_1kib_per_disk3 %.2f ratio (target >= 0.6)" %
               (mbps / (disk / 3)), flush=True)
+        # Before/after coalescing in one run (the machine is noisy: compare
+        # the ratio, not the figures across runs).
+        plain = small_batches(binary, root, 0)
+        print("BENCH replication.rf3_small_batches_uncoalesced %.1f MB/s" % plain, flush=True)
+        merged = small_batches(binary, root, 1 << 20)
+        print("BENCH replication.rf3_small_batches %.1f MB/s" % merged, flush=True)
+        print("BENCH replication.small_batches_coalescing_gain %.2f ratio" %
+              (merged / plain if plain > 0 else 0.0), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

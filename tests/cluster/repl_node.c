@@ -7,15 +7,19 @@
  *             [--inflight 8] [--rate-mbps R] [--acklog FILE] [--acks all|1]
  *             [--snapshot-threshold N] [--snapshot-trailing M]
  *             [--stats-ms 1000] [--heartbeat-ms 100] [--election-ms 1000]
- *             [--control]
+ *             [--control] [--coalesce-bytes N]
  *   repl_node check --dirs D1,D2,D3 --groups G --acklogs A1,A2,... [--same-start]
  *
  * serve: groups 1..G are bootstrapped with every peer as a voter. With
  * --load, whenever this node leads a group it keeps `inflight` batches
  * submitted to it; each acknowledged batch is appended to the ack log as
- * "<group> <base_offset> <records> <crc>". A STATS line is printed every
- * stats-ms: acked bytes, latency percentiles, groups led. SIGTERM closes
- * everything cleanly and exits 0.
+ * "<group> <base_offset> <records> <digest>", digest being the CRC-32C of
+ * its records' kp_record_crc values (the group may merge batches into one
+ * entry, so the stored batch is not the submitted one; its records are).
+ * --coalesce-bytes sets the groups' coalesce_bytes_max (0: no merging). A
+ * STATS line is printed every stats-ms: acked bytes, latency percentiles,
+ * groups led, entries and merges. SIGTERM closes everything cleanly and
+ * exits 0.
  *
  * Events, one line each, times in microseconds of CLOCK_MONOTONIC (shared
  * by the processes of one machine):
@@ -33,9 +37,8 @@
  *
  * check: reads every replica's logs and checks, per group, that offsets are
  * dense, that replicas hold identical batches (index, offset, CRC) up to the
- * shortest log, and that every acknowledged batch is present in every
- * replica at its offset with its CRC, with no offset acknowledged twice for
- * different batches. With --same-start, every replica of a group must also
+ * shortest log, and that every acknowledged batch's records are present in
+ * every replica at its offsets (alone or inside a merged entry). With --same-start, every replica of a group must also
  * have the same log start offset (nothing runs retention here, so replicas
  * that caught up by range transfer keep the whole log; a metadata-only
  * install would restart a follower's log past the start). Exits 0 when all
@@ -69,7 +72,7 @@ struct sub {
 	struct gload *gl;
 	uint64_t t0_ns;
 	int32_t records;
-	uint32_t crc;
+	uint32_t digest;
 	size_t len;
 };
 
@@ -96,6 +99,7 @@ static struct {
 	enum rl_acks acks;
 	FILE *acklog;
 	unsigned snap_threshold, snap_trailing, heartbeat_ms, election_ms;
+	long coalesce_bytes; /* -1: the group default */
 	bool same_start;
 	bool control;
 
@@ -145,7 +149,38 @@ static void parse_peers(const char *arg)
 
 /* ---- Load -------------------------------------------------------------- */
 
-static uint8_t *build_batch(struct gload *g, size_t *len, uint32_t *crc)
+/* The kp_record_crc of every record of a batch (malloc'd into *out);
+ * returns the count, or -1 when the records do not decode. */
+static int record_crcs(const uint8_t *batch, size_t len, uint32_t **out)
+{
+	struct kp_batch_header h;
+	struct kp_record_iter it;
+	struct kp_record rec;
+	*out = NULL;
+	if (kp_batch_parse_header(batch, len, &h) != 0 || kp_record_iter_init(&it, batch, len) != 0) {
+		return -1;
+	}
+	uint32_t *crcs = malloc(((size_t)h.records_count + 1) * sizeof(*crcs));
+	int n = 0, rc;
+	while (crcs != NULL && (rc = kp_record_iter_next(&it, &rec)) == 1 && n < h.records_count) {
+		crcs[n++] = kp_record_crc(&rec);
+	}
+	kp_record_iter_free(&it);
+	if (crcs == NULL || n != h.records_count) {
+		free(crcs);
+		return -1;
+	}
+	*out = crcs;
+	return n;
+}
+
+/* What the ack log records of n records: a CRC-32C of their CRCs. */
+static uint32_t records_digest(const uint32_t *crcs, size_t n)
+{
+	return kp_crc32c(0, crcs, n * sizeof(*crcs));
+}
+
+static uint8_t *build_batch(struct gload *g, size_t *len, uint32_t *digest)
 {
 	struct kp_batch_builder b;
 	if (kp_batch_builder_init(&b, 0, KP_CODEC_NONE, -1, -1, -1) != 0) {
@@ -166,9 +201,13 @@ static uint8_t *build_batch(struct gload *g, size_t *len, uint32_t *crc)
 	}
 	uint8_t *buf = kp_batch_builder_take(&b, len);
 	kp_batch_builder_free(&b);
-	struct kp_batch_header h;
-	kp_batch_parse_header(buf, *len, &h);
-	*crc = h.crc;
+	uint32_t *crcs;
+	int n = record_crcs(buf, *len, &crcs);
+	if (n < 0) {
+		die("own batch does not decode");
+	}
+	*digest = records_digest(crcs, (size_t)n);
+	free(crcs);
 	return buf;
 }
 
@@ -203,7 +242,7 @@ static void submit_done(struct rl_submit_req *req, int status)
 		s.acked_batches++;
 		if (s.acklog != NULL) {
 			fprintf(s.acklog, "%llu %lld %d %u\n", (unsigned long long)g->group_id,
-				(long long)req->base_offset, sb->records, sb->crc);
+				(long long)req->base_offset, sb->records, sb->digest);
 			fflush(s.acklog);
 		}
 		if (g->first_ack) {
@@ -235,13 +274,13 @@ static void pump(struct gload *g)
 {
 	while (s.load && !s.stopping && g->leader && g->inflight < s.inflight_max && rate_allows()) {
 		struct sub *sb = calloc(1, sizeof(*sb));
-		uint32_t crc;
+		uint32_t digest;
 		size_t len;
-		uint8_t *buf = build_batch(g, &len, &crc);
+		uint8_t *buf = build_batch(g, &len, &digest);
 		sb->gl = g;
 		sb->req.data = sb;
 		sb->records = (int32_t)s.batch_records;
-		sb->crc = crc;
+		sb->digest = digest;
 		sb->len = len;
 		sb->t0_ns = sl_now_mono_ns();
 		int rv = sd_part_submit(g->part, &sb->req, buf, len, s.acks, submit_done);
@@ -286,11 +325,18 @@ static void print_stats(uv_timer_t *t)
 		p99 = s.lat_us[(size_t)s.n_lat * 99 / 100];
 	}
 	struct rl_catchup_stats cu = {0};
+	struct rl_submit_stats ss = {0};
 	for (unsigned i = 0; i < s.groups; i++) {
 		struct rl_group *g = sd_part_group(s.gl[i].part);
 		if (g == NULL) {
 			continue;
 		}
+		struct rl_submit_stats sone;
+		rl_group_submit_stats(g, &sone);
+		ss.entries += sone.entries;
+		ss.merged_entries += sone.merged_entries;
+		ss.merged_batches += sone.merged_batches;
+		ss.append_splits += sone.append_splits;
 		struct rl_catchup_stats one;
 		rl_group_catchup_stats(g, &one);
 		cu.transfers += one.transfers;
@@ -304,13 +350,16 @@ static void print_stats(uv_timer_t *t)
 	double secs = (double)s.stats_ms / 1000.0;
 	printf("STATS id=%llu leaders=%u acked_batches=%llu acked_bytes=%llu mbps=%.1f "
 	       "p50_us=%u p99_us=%u samples=%u failed=%llu cu_transfers=%llu cu_requests=%llu "
-	       "cu_received=%llu cu_windows=%llu cu_installs=%llu cu_sent=%llu cu_served=%llu\n",
+	       "cu_received=%llu cu_windows=%llu cu_installs=%llu cu_sent=%llu cu_served=%llu "
+	       "entries=%llu merged_entries=%llu merged_batches=%llu append_splits=%llu\n",
 	       (unsigned long long)s.id, leaders, (unsigned long long)s.acked_batches,
 	       (unsigned long long)s.acked_bytes, (double)s.interval_bytes / 1e6 / secs, p50, p99,
 	       s.n_lat, (unsigned long long)s.failed, (unsigned long long)cu.transfers,
 	       (unsigned long long)cu.requests_sent, (unsigned long long)cu.bytes_received,
 	       (unsigned long long)cu.windows_appended, (unsigned long long)cu.installs,
-	       (unsigned long long)cu.bytes_sent, (unsigned long long)cu.windows_served);
+	       (unsigned long long)cu.bytes_sent, (unsigned long long)cu.windows_served,
+	       (unsigned long long)ss.entries, (unsigned long long)ss.merged_entries,
+	       (unsigned long long)ss.merged_batches, (unsigned long long)ss.append_splits);
 	fflush(stdout);
 	s.interval_bytes = 0;
 	s.n_lat = 0;
@@ -496,6 +545,9 @@ static void setup_groups(void)
 		pc.group.snapshot_threshold = s.snap_threshold;
 		pc.group.snapshot_trailing = s.snap_trailing;
 	}
+	if (s.coalesce_bytes >= 0) {
+		pc.group.coalesce_bytes_max = (uint32_t)s.coalesce_bytes;
+	}
 	struct sd_pm_callbacks cbs = {.role_changed = on_role, .failed = on_failed};
 	if (sd_pm_create(&s.loop, &s.t, &pc, &cbs, &s.pm) != 0) {
 		die("pm create");
@@ -556,6 +608,7 @@ struct rec {
 	int64_t offset, next;
 	uint32_t crc;
 	int kind;
+	uint32_t *rcrc; /* data entries: kp_record_crc of each record */
 };
 
 struct replica_log {
@@ -607,8 +660,17 @@ static int load_log(const char *dir, struct replica_log *out)
 		}
 		struct kp_batch_header h;
 		kp_batch_parse_header(buf, ei.size, &h);
+		uint32_t *rcrc = NULL;
+		if (ei.kind == RL_KIND_DATA &&
+		    record_crcs(buf, ei.size, &rcrc) != ei.last_offset - ei.base_offset + 1) {
+			fprintf(stderr, "check: %s index %llu: records do not decode\n", dir,
+				(unsigned long long)i);
+			free(rcrc);
+			rcrc = NULL;
+			rv = -1;
+		}
 		out->r[out->n++] = (struct rec){i, ei.base_offset, ei.last_offset + 1, h.crc,
-						(int)ei.kind};
+						(int)ei.kind, rcrc};
 	}
 	free(buf);
 	rl_log_close(log);
@@ -616,6 +678,7 @@ static int load_log(const char *dir, struct replica_log *out)
 	return rv;
 }
 
+/* The entry whose batch starts at off, or NULL. */
 static const struct rec *find_offset(const struct replica_log *l, int64_t off)
 {
 	size_t lo = 0, hi = l->n;
@@ -628,6 +691,28 @@ static const struct rec *find_offset(const struct replica_log *l, int64_t off)
 		}
 	}
 	return lo < l->n && l->r[lo].offset == off ? &l->r[lo] : NULL;
+}
+
+/* The entry that holds offset off, or NULL. */
+static const struct rec *find_containing(const struct replica_log *l, int64_t off)
+{
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (l->r[mid].next <= off) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo < l->n && l->r[lo].offset <= off ? &l->r[lo] : NULL;
+}
+
+/* Whether entry r holds recs records at off..off+recs-1 with this digest. */
+static bool holds_records(const struct rec *r, int64_t off, int recs, uint32_t digest)
+{
+	return r != NULL && r->rcrc != NULL && recs > 0 && off + recs <= r->next &&
+	       records_digest(r->rcrc + (off - r->offset), (size_t)recs) == digest;
 }
 
 static int check_group(char **dirs, unsigned n_dirs, unsigned g, char **acklogs, unsigned n_ack,
@@ -683,18 +768,18 @@ static int check_group(char **dirs, unsigned n_dirs, unsigned g, char **acklogs,
 		unsigned long long gg;
 		long long off;
 		int recs;
-		unsigned crc;
-		while (fscanf(f, "%llu %lld %d %u", &gg, &off, &recs, &crc) == 4) {
+		unsigned digest;
+		while (fscanf(f, "%llu %lld %d %u", &gg, &off, &recs, &digest) == 4) {
 			if (gg != g) {
 				continue;
 			}
 			(*acks_checked)++;
 			for (unsigned i = 0; i < n_dirs; i++) {
-				const struct rec *r = find_offset(&logs[i], off);
+				const struct rec *r = find_containing(&logs[i], off);
 				if (off < logs[i].start_offset) {
 					continue; /* below the retained log */
 				}
-				if (r == NULL || r->crc != crc) {
+				if (!holds_records(r, off, recs, digest)) {
 					printf("FAIL group=%u acked batch at offset %lld (%s) %s on "
 					       "replica %u\n",
 					       g, off, acklogs[a], r ? "differs" : "missing", i);
@@ -707,6 +792,9 @@ static int check_group(char **dirs, unsigned n_dirs, unsigned g, char **acklogs,
 	printf("CHECK group=%u replicas=%u batches=%zu start_offsets=", g, n_dirs, shortest);
 	for (unsigned i = 0; i < n_dirs; i++) {
 		printf("%s%lld", i ? "," : "", (long long)logs[i].start_offset);
+		for (size_t k = 0; k < logs[i].n; k++) {
+			free(logs[i].r[k].rcrc);
+		}
 		free(logs[i].r);
 	}
 	printf("\n");
@@ -750,6 +838,7 @@ int main(int argc, char **argv)
 	s.acks = RL_ACKS_ALL;
 	s.heartbeat_ms = 100;
 	s.election_ms = 1000;
+	s.coalesce_bytes = -1;
 	sl_log_min_level = SL_LOG_WARN;
 	char *dirs = NULL, *acklogs = NULL;
 	for (int i = 2; i < argc; i++) {
@@ -791,6 +880,8 @@ int main(int argc, char **argv)
 			s.heartbeat_ms = (unsigned)atoi(v);
 		} else if (OPT("--election-ms")) {
 			s.election_ms = (unsigned)atoi(v);
+		} else if (OPT("--coalesce-bytes")) {
+			s.coalesce_bytes = atol(v);
 		} else if (OPT("--dirs")) {
 			dirs = argv[i];
 		} else if (OPT("--acklogs")) {

@@ -12,9 +12,10 @@
  * - no committed entry lost: every entry at or below a replica's commit
  *   index equals the committed one, and a new leader holds every entry
  *   known committed in an earlier term (at or above its log start: a
- *   leader of an older term seen late need not); every acks=all batch is
- *   the committed entry at its index with the producer's bytes and the
- *   acknowledged offsets;
+ *   leader of an older term seen late need not); every acknowledged batch's
+ *   records (kp_record_crc) are at the acknowledged offsets of the entry at
+ *   its index (the committed one for acks=all), alone or merged with
+ *   others; every data entry is a whole batch with dense record offsets;
  * - the high watermark covers only committed, locally durable entries;
  * - replicas byte-identical up to their high watermark, read back from the
  *   simulated disk (sim_check_full);
@@ -109,6 +110,46 @@ void sim_read_entry(struct sim *s, struct sim_node *n, uint64_t index, struct rl
 #define NODE_FMT "broker %u group %llu"
 #define NODE_ARGS(n) (n)->broker->id, (unsigned long long)(n)->group->id
 
+int sim_record_crcs(const uint8_t *batch, size_t len, uint32_t **out)
+{
+	struct kp_record_iter it;
+	struct kp_record rec;
+	struct kp_batch_header h;
+	*out = NULL;
+	if (kp_batch_parse_header(batch, len, &h) != 0 || kp_record_iter_init(&it, batch, len) != 0) {
+		return -1;
+	}
+	uint32_t *crcs = sl_malloc(((size_t)h.records_count + 1) * sizeof(*crcs));
+	SL_ASSERT(crcs != NULL);
+	int n = 0, rc;
+	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
+		crcs[n++] = kp_record_crc(&rec);
+	}
+	kp_record_iter_free(&it);
+	if (rc != 0) {
+		sl_free(crcs);
+		return -1;
+	}
+	*out = crcs;
+	return n;
+}
+
+/* A new (index, term) entry: a data batch must be whole with dense record
+ * offsets (merged entries included); its records are remembered so that
+ * acknowledged submissions can be found in it. */
+static void register_records(struct sim *s, struct sim_node *n, uint64_t i,
+			     const struct rl_entry_info *e, struct sim_variant *v)
+{
+	int rc = e->kind == RL_KIND_DATA ? kp_batch_validate_records(s->scratch, e->size, 0) : 0;
+	int n_recs = rc == 0 ? sim_record_crcs(s->scratch, e->size, &v->rec_crc) : -1;
+	if (e->kind == RL_KIND_DATA &&
+	    (n_recs < 0 || (int64_t)n_recs != e->last_offset - e->base_offset + 1)) {
+		sim_fail(s, NODE_FMT ": entry %llu: data batch with bad records (%s)", NODE_ARGS(n),
+			 (unsigned long long)i, kp_err_name(rc));
+	}
+	v->n_recs = n_recs < 0 ? 0 : (uint32_t)n_recs;
+}
+
 /* Reads and registers entry i of n; *prev_last is the last offset of the
  * entry before it. */
 static void verify_entry(struct sim *s, struct sim_node *n, uint64_t i, int64_t *prev_last,
@@ -144,6 +185,7 @@ static void verify_entry(struct sim *s, struct sim_node *n, uint64_t i, int64_t 
 	struct sim_slot *sl = slot_at(n->group, i);
 	struct sim_variant *v = variant_find(sl, e.term);
 	if (v == NULL) {
+		register_records(s, n, i, &e, &cur);
 		*variant_add(sl) = cur;
 	} else if (v->crc != cur.crc || v->tail_crc != cur.tail_crc || v->len != cur.len ||
 		   v->base_offset != cur.base_offset || v->last_offset != cur.last_offset) {
@@ -330,6 +372,17 @@ void sim_check_node(struct sim *s, struct sim_node *n)
 
 /* ---- Submissions ------------------------------------------------------------ */
 
+/* The producer's records are in entry variant v at the acknowledged
+ * offsets (alone, or among others in a merged entry). */
+static bool holds_records(const struct sim_variant *v, const struct sim_sub *sub)
+{
+	int64_t first = sub->req.base_offset - v->base_offset;
+	return sub->n_recs > 0 && first >= 0 && sub->req.last_offset <= v->last_offset &&
+	       sub->req.last_offset - sub->req.base_offset + 1 == (int64_t)sub->n_recs &&
+	       (uint64_t)first + sub->n_recs <= v->n_recs &&
+	       memcmp(v->rec_crc + first, sub->rec_crc, sub->n_recs * sizeof(uint32_t)) == 0;
+}
+
 /* Checks one answered submission; returns false to look again later (the
  * commit is not known yet, e.g. its leader crashed in the same event). */
 static bool check_answer(struct sim *s, struct sim_sub *sub)
@@ -346,16 +399,15 @@ static bool check_answer(struct sim *s, struct sim_sub *sub)
 			return false;
 		}
 		v = variant_find(sl, sl->committed_term);
+		if (v != NULL && !holds_records(v, sub)) {
+			v = NULL;
+		}
 	} else {
 		for (unsigned i = 0; i < sl->n && v == NULL; i++) {
-			bool same = sl->v[i].base_offset == sub->req.base_offset &&
-				    sl->v[i].tail_crc == sub->tail_crc;
-			v = same ? &sl->v[i] : NULL;
+			v = holds_records(&sl->v[i], sub) ? &sl->v[i] : NULL;
 		}
 	}
-	if (v == NULL || v->base_offset != sub->req.base_offset ||
-	    v->last_offset != sub->req.last_offset || v->tail_crc != sub->tail_crc ||
-	    v->len != sub->len) {
+	if (v == NULL) {
 		sim_fail(s,
 			 "group %llu: acks=%d batch acknowledged at index %llu offsets %lld..%lld "
 			 "is not what the log holds there",
@@ -389,6 +441,7 @@ static void check_answers(struct sim *s)
 		struct sim_sub *sub = *pp;
 		if (check_answer(s, sub)) {
 			*pp = sub->next;
+			sl_free(sub->rec_crc);
 			free(sub);
 		} else {
 			pp = &sub->next;
@@ -613,6 +666,9 @@ void sim_check_free(struct sim *s)
 	for (unsigned k = 0; k < SIM_GROUPS_MAX; k++) {
 		struct sim_group *grp = &s->groups[k];
 		for (uint64_t i = 0; i < grp->n_slots; i++) {
+			for (unsigned j = 0; j < grp->slots[i].n; j++) {
+				sl_free(grp->slots[i].v[j].rec_crc);
+			}
 			free(grp->slots[i].v);
 		}
 		free(grp->slots);
@@ -624,11 +680,13 @@ void sim_check_free(struct sim *s)
 	while (s->pending != NULL) {
 		struct sim_sub *sub = s->pending;
 		s->pending = sub->next;
+		sl_free(sub->rec_crc);
 		free(sub);
 	}
 	while (s->answered != NULL) {
 		struct sim_sub *sub = s->answered;
 		s->answered = sub->next;
+		sl_free(sub->rec_crc);
 		free(sub);
 	}
 }

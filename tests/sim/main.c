@@ -124,6 +124,9 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->cu_installs += a->cu_installs;
 	t->cu_fallbacks += a->cu_fallbacks;
 	t->cu_bytes += a->cu_bytes;
+	t->bursts += a->bursts;
+	t->merged_entries += a->merged_entries;
+	t->merged_batches += a->merged_batches;
 	t->max_term = SL_MAX(t->max_term, a->max_term);
 	t->max_index = SL_MAX(t->max_index, a->max_index);
 	t->scen_chaos += a->scen_chaos;
@@ -269,6 +272,9 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"catchup_installs", t->cu_installs},
 		{"catchup_fallbacks", t->cu_fallbacks},
 		{"catchup_kb", t->cu_bytes / 1024},
+		{"bursts", t->bursts},
+		{"merged_entries", t->merged_entries},
+		{"merged_batches", t->merged_batches},
 		{"max_term", t->max_term},   {"max_index", t->max_index},
 		{"chaos", t->scen_chaos},
 		{"region_fail", t->scen_region_fail},

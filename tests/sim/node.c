@@ -311,6 +311,10 @@ static void count_catchup(struct sim *s, struct sim_node *n)
 	s->stats.cu_installs += cs.installs;
 	s->stats.cu_fallbacks += cs.fallbacks;
 	s->stats.cu_bytes += cs.bytes_appended;
+	struct rl_submit_stats ss;
+	rl_group_submit_stats(n->g, &ss);
+	s->stats.merged_entries += ss.merged_entries;
+	s->stats.merged_batches += ss.merged_batches;
 }
 
 /* The broker's disk after its groups and logs are closed. */

@@ -1,5 +1,6 @@
 /* One simulated run (one seed): draw a cluster and its settings, drive it
- * through a chaos phase (client batches with acks=1 and acks=all, crashes
+ * through a chaos phase (client batches with acks=1 and acks=all, some
+ * several at once so that the group merges them into one entry, crashes
  * with lost and torn writes, clean restarts, partitions, one-way cuts,
  * message loss, slow disks, leadership transfers; leader pinning and
  * consumers reading from replicas throughout, loc.c) or a scripted
@@ -167,6 +168,9 @@ static void draw_config(struct sim *s)
 		c->n_brokers = sim_rng_chance(&s->rng, 500) ? 3 : 5;
 		c->rf = 3;
 	}
+	/* Most hosts flush the coalescing queue after every event; the others
+	 * rely on the group's deadline (rl_group_tick flushes). */
+	c->host_flushes = sim_rng_chance(&s->rng, 900);
 }
 
 static void setup_net(struct sim *s)
@@ -296,7 +300,10 @@ static uint8_t *make_batch(struct sim *s, struct sim_group *grp, size_t *len)
 	struct kp_batch_builder b;
 	enum kp_codec codec = sim_rng_chance(&s->rng, 200) ? KP_CODEC_LZ4 : KP_CODEC_NONE;
 	unsigned n = (unsigned)sim_rng_range(&s->rng, 1, RECORDS_MAX);
-	SL_ASSERT(kp_batch_builder_init(&b, 0, codec, -1, -1, -1) == 0);
+	/* A few idempotent producers' batches: never merged with others. */
+	bool idem = sim_rng_chance(&s->rng, 50);
+	SL_ASSERT(kp_batch_builder_init(&b, 0, codec, idem ? 1000 + (int64_t)grp->id : -1,
+					idem ? 0 : -1, idem ? (int32_t)grp->next_batch : -1) == 0);
 	size_t pad = sim_rng_chance(&s->rng, 100) ? (size_t)sim_rng_range(&s->rng, 0, VALUE_PAD_MAX)
 						   : (size_t)sim_rng_range(&s->rng, 0, 64);
 	for (unsigned r = 0; r < n; r++) {
@@ -333,8 +340,9 @@ static bool submit(struct sim *s, struct sim_group *grp, enum rl_acks acks, bool
 	sub->broker = n->broker->id;
 	sub->status = 1;
 	sub->probe = probe;
-	sub->len = (uint32_t)len;
-	sub->tail_crc = kp_crc32c(0, batch + KP_BATCH_OFF_MAGIC, len - KP_BATCH_OFF_MAGIC);
+	int n_recs = sim_record_crcs(batch, len, &sub->rec_crc);
+	SL_ASSERT(n_recs > 0);
+	sub->n_recs = (uint32_t)n_recs;
 	s->stats.submits++;
 	int rv = rl_group_submit(n->g, &sub->req, batch, len, acks, sub_cb, s->now);
 	if (rv != 0) {
@@ -358,8 +366,14 @@ static void client_event(struct sim *s, struct run *r)
 		return;
 	}
 	struct sim_group *grp = &s->groups[sim_rng_below(&s->rng, s->cfg.n_groups)];
-	enum rl_acks acks = sim_rng_chance(&s->rng, 300) ? RL_ACKS_LEADER : RL_ACKS_ALL;
-	submit(s, grp, acks, false);
+	/* Sometimes several producers at once: the group queues and merges
+	 * them (coalescing) when entries are in flight. */
+	unsigned burst = sim_rng_chance(&s->rng, 150) ? (unsigned)sim_rng_range(&s->rng, 2, 8) : 1;
+	s->stats.bursts += burst > 1;
+	for (unsigned i = 0; i < burst; i++) {
+		enum rl_acks acks = sim_rng_chance(&s->rng, 300) ? RL_ACKS_LEADER : RL_ACKS_ALL;
+		submit(s, grp, acks, false);
+	}
 	r->submitted++;
 	r->next_client = r->submitted < s->cfg.submits
 				 ? s->now + sim_rng_range(&s->rng, 1, 2 * (uint64_t)s->cfg.client_gap_ms)
@@ -650,6 +664,23 @@ static void dispatch(struct sim *s, struct run *r, const struct ev *e)
 	}
 }
 
+/* The host's end of an event-loop turn: queued submissions are stepped. */
+static void flush_groups(struct sim *s)
+{
+	if (!s->cfg.host_flushes) {
+		return;
+	}
+	for (unsigned k = 0; k < s->cfg.n_groups; k++) {
+		struct sim_group *grp = &s->groups[k];
+		for (unsigned i = 0; i < grp->n_replicas; i++) {
+			struct sim_node *n = &grp->nodes[i];
+			if (n->open && rl_group_flush_pending(n->g)) {
+				rl_group_flush(n->g, s->now);
+			}
+		}
+	}
+}
+
 /* Runs events until virtual time end, or until done() says so. */
 static bool run_until(struct sim *s, struct run *r, uint64_t end,
 		      bool (*done)(struct sim *s, const struct run *r))
@@ -669,6 +700,7 @@ static bool run_until(struct sim *s, struct run *r, uint64_t end,
 		}
 		dispatch(s, r, &e);
 		sim_loc_step(s);
+		flush_groups(s);
 		restart_failed(s);
 		schedule_writers(s);
 		sim_check_step(s);

@@ -83,6 +83,9 @@ struct sim_stats {
 	uint64_t cu_installs;  /* snapshots installed with the missing data */
 	uint64_t cu_fallbacks; /* snapshots installed metadata-only */
 	uint64_t cu_bytes;     /* catch-up data bytes appended */
+	uint64_t bursts;       /* client events submitting several batches at once */
+	uint64_t merged_entries; /* entries merged from several batches */
+	uint64_t merged_batches; /* batches that went into them */
 	uint64_t max_term;
 	uint64_t max_index;
 	/* Locality. */
@@ -118,6 +121,10 @@ struct sim_variant {
 	uint32_t len;
 	int64_t base_offset;
 	int64_t last_offset;
+	/* kp_record_crc of each record, in offset order (a merged entry holds
+	 * several producers' records). */
+	uint32_t *rec_crc;
+	uint32_t n_recs;
 };
 
 /* Every variant seen at one Raft index, and the committed term if known. */
@@ -234,8 +241,8 @@ struct sim_sub {
 	unsigned broker;
 	int status; /* 1 = pending */
 	bool probe; /* a convergence probe after healing */
-	uint32_t tail_crc;
-	uint32_t len;
+	uint32_t *rec_crc; /* kp_record_crc of each record the producer sent */
+	uint32_t n_recs;
 	struct sim_sub *next;
 };
 
@@ -258,6 +265,7 @@ struct sim_config {
 	unsigned catchup_window_bytes;
 	enum sim_scenario scenario;
 	bool pinning; /* leader pinning and rank election timeouts run */
+	bool host_flushes; /* the host calls rl_group_flush() after each event */
 };
 
 struct sim {
@@ -333,6 +341,10 @@ void sim_read_entry(struct sim *s, struct sim_node *n, uint64_t index, struct rl
 void sim_check_consumed(struct sim *s, struct sim_node *n, uint64_t index,
 			const struct rl_entry_info *e, int64_t hwm);
 bool sim_check_answers_done(struct sim *s);
+/* The kp_record_crc of every record of a whole batch, sl_malloc'd into
+ * *out (NULL when it has none); returns the count, or -1 if the records do
+ * not decode. */
+int sim_record_crcs(const uint8_t *batch, size_t len, uint32_t **out);
 void sim_check_free(struct sim *s);
 
 /* loc.c */

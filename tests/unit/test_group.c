@@ -45,6 +45,19 @@ struct node {
 /* Catch-up counters of closed groups, summed by stop_node(), and over a
  * whole simulation run. */
 static struct rl_catchup_stats closed_cs, sim_cs;
+/* Coalescing counters summed over closed groups. */
+static struct rl_submit_stats closed_ss;
+
+static void add_submit_stats(const struct rl_group *g)
+{
+	struct rl_submit_stats ss;
+	rl_group_submit_stats(g, &ss);
+	closed_ss.submits += ss.submits;
+	closed_ss.entries += ss.entries;
+	closed_ss.merged_entries += ss.merged_entries;
+	closed_ss.merged_batches += ss.merged_batches;
+	closed_ss.append_splits += ss.append_splits;
+}
 
 static void add_stats(struct rl_catchup_stats *to, const struct rl_catchup_stats *cs)
 {
@@ -88,6 +101,13 @@ static struct {
 	int vote_reply[NMAX + 1][NMAX + 1];
 	bool check_hwm;      /* step_ms() checks every high watermark each ms */
 	int64_t notified_hwm[NMAX + 1]; /* last env->hwm_changed value, per node */
+	uint32_t coalesce_bytes;
+	uint32_t append_bytes;
+	/* AppendEntries sent: how many carried entries, and how many of those
+	 * held several entries totalling more than append_bytes. */
+	unsigned ae_with_entries;
+	unsigned ae_over_cap;
+	size_t ae_max_bytes;
 	struct rl_group_env env;
 } c;
 
@@ -104,9 +124,27 @@ static struct node *node_of(struct rl_group *g)
 	return rl_group_data(g);
 }
 
+/* Checks the AppendEntries byte cap on every message that leaves. */
+static void note_append(const struct raft_message *msg)
+{
+	if (msg->type != RAFT_APPEND_ENTRIES || msg->append_entries.n_entries == 0) {
+		return;
+	}
+	size_t bytes = 0;
+	for (unsigned i = 0; i < msg->append_entries.n_entries; i++) {
+		bytes += msg->append_entries.entries[i].buf.len;
+	}
+	c.ae_with_entries++;
+	c.ae_max_bytes = SL_MAX(c.ae_max_bytes, bytes);
+	if (msg->append_entries.n_entries > 1 && bytes > c.append_bytes) {
+		c.ae_over_cap++;
+	}
+}
+
 static void env_send(struct rl_group *g, const struct raft_message *msg)
 {
 	struct node *from = node_of(g);
+	note_append(msg);
 	if (msg->type == RAFT_REQUEST_VOTE_RESULT) {
 		c.vote_reply[from->id][msg->server_id] = msg->request_vote_result.vote_granted ? 2 : 1;
 	}
@@ -346,6 +384,8 @@ static void open_node(int i, bool bootstrap)
 		gc.election_timeout_ms = c.election_ms[i];
 	}
 	gc.min_election_timeout_ms = c.min_election_ms;
+	gc.coalesce_bytes_max = c.coalesce_bytes;
+	gc.append_bytes_max = c.append_bytes;
 	ck_assert_int_eq(rl_group_open(n->log, &gc, &c.env, c.now, &n->g), 0);
 	rl_group_set_data(n->g, n);
 	n->up = true;
@@ -369,6 +409,7 @@ static void stop_node(int i)
 	struct rl_catchup_stats cs;
 	rl_group_catchup_stats(n->g, &cs);
 	add_stats(&closed_cs, &cs);
+	add_submit_stats(n->g);
 	n->up = false;
 	for (int j = 0; j <= NMAX; j++) {
 		c.writable_due[n->id][j] = false;
@@ -398,6 +439,10 @@ static void cluster_init(uint64_t seed)
 	c.snap_trailing = 16;
 	c.window_bytes = 16 * 1024;
 	c.segment_bytes = 64 * 1024;
+	struct rl_group_config dflt;
+	rl_group_config_default(&dflt);
+	c.coalesce_bytes = dflt.coalesce_bytes_max;
+	c.append_bytes = dflt.append_bytes_max;
 	char root[256];
 	th_tmpdir(root, sizeof(root));
 	memcpy(c.root, root, sizeof(root));
@@ -417,6 +462,15 @@ static void cluster_start(void)
 static void cluster_up(uint64_t seed)
 {
 	cluster_init(seed);
+	cluster_start();
+}
+
+/* Without coalescing: every batch is an entry, so tests that need many
+ * entries (snapshot thresholds, Raft windows) get them. */
+static void cluster_up_uncoalesced(uint64_t seed)
+{
+	cluster_init(seed);
+	c.coalesce_bytes = 0;
 	cluster_start();
 }
 
@@ -469,6 +523,7 @@ static int wait_leader(unsigned max_ms)
 struct sub {
 	struct rl_submit_req req;
 	int status; /* 1 = pending */
+	int calls;  /* callbacks run: exactly one per accepted submission */
 	uint32_t crc;
 };
 
@@ -476,16 +531,20 @@ static void sub_cb(struct rl_submit_req *req, int status)
 {
 	struct sub *s = req->data;
 	s->status = status;
+	s->calls++;
 }
 
-static uint8_t *make_batch(unsigned k, size_t *len)
+/* Batch k: 1 + k % 3 records, with the given codec and producer id. */
+static uint8_t *make_batch_with(unsigned k, enum kp_codec codec, int64_t pid, size_t *len)
 {
 	struct kp_batch_builder b;
 	char value[64];
 	snprintf(value, sizeof(value), "record-%u", k);
-	ck_assert_int_eq(kp_batch_builder_init(&b, 0, KP_CODEC_NONE, -1, -1, -1), 0);
+	ck_assert_int_eq(kp_batch_builder_init(&b, 0, codec, pid, pid < 0 ? -1 : 0,
+					       pid < 0 ? -1 : (int32_t)k),
+			 0);
 	for (unsigned r = 0; r < 1 + k % 3; r++) {
-		ck_assert_int_eq(kp_batch_builder_add(&b, 1700000000000 + k, "k", 1, value,
+		ck_assert_int_eq(kp_batch_builder_add(&b, 1700000000000 + k * 10 + r, "k", 1, value,
 						      (int32_t)strlen(value), NULL, 0),
 				 0);
 	}
@@ -495,11 +554,16 @@ static uint8_t *make_batch(unsigned k, size_t *len)
 	return out;
 }
 
-static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
+static uint8_t *make_batch(unsigned k, size_t *len)
 {
-	size_t len;
-	uint8_t *batch = make_batch(k, &len);
+	return make_batch_with(k, KP_CODEC_NONE, -1, len);
+}
+
+/* Submits batch (sl_malloc'd; freed here if refused) to node l. */
+static int submit_owned(int l, struct sub *s, uint8_t *batch, size_t len, enum rl_acks acks)
+{
 	s->status = 1;
+	s->calls = 0;
 	s->req.data = s;
 	int rv = rl_group_submit(c.nodes[l].g, &s->req, batch, len, acks, sub_cb, c.now);
 	if (rv != 0) {
@@ -507,6 +571,13 @@ static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
 		s->status = rv;
 	}
 	return rv;
+}
+
+static int submit(int l, struct sub *s, unsigned k, enum rl_acks acks)
+{
+	size_t len;
+	uint8_t *batch = make_batch(k, &len);
+	return submit_owned(l, s, batch, len, acks);
 }
 
 /* Every up replica holds the same bytes from the latest log start to the
@@ -935,7 +1006,7 @@ static void assert_same_start(int a, int b)
 
 START_TEST(catchup_restarted_follower)
 {
-	cluster_up(101);
+	cluster_up_uncoalesced(101);
 	int l = wait_leader(5000);
 	ck_assert_int_ge(l, 0);
 	int f = (l + 1) % N;
@@ -962,7 +1033,7 @@ END_TEST
 
 START_TEST(catchup_resumes_after_cut)
 {
-	cluster_up(202);
+	cluster_up_uncoalesced(202);
 	c.window_bytes = 8192;
 	int l = wait_leader(5000);
 	ck_assert_int_ge(l, 0);
@@ -1013,7 +1084,7 @@ END_TEST
 
 START_TEST(catchup_new_learner)
 {
-	cluster_up(303);
+	cluster_up_uncoalesced(303);
 	int l = wait_leader(5000);
 	ck_assert_int_ge(l, 0);
 	write_batches(0, 300, 50);
@@ -1054,7 +1125,7 @@ START_TEST(catchup_after_leader_retention)
 	if (getenv("SL_DEBUG") != NULL) {
 		sl_log_min_level = SL_LOG_DEBUG;
 	}
-	cluster_up(404);
+	cluster_up_uncoalesced(404);
 	int l = wait_leader(5000);
 	ck_assert_int_ge(l, 0);
 	int f = (l + 1) % N;
@@ -1192,7 +1263,7 @@ END_TEST
  * moves to another replica so that a new leader can be elected. */
 START_TEST(catchup_source_failover)
 {
-	cluster_up(505);
+	cluster_up_uncoalesced(505);
 	int l = wait_leader(5000);
 	ck_assert_int_ge(l, 0);
 	int f = (l + 1) % N;
@@ -1281,6 +1352,132 @@ START_TEST(stale_term_answered)
 }
 END_TEST
 
+/* The records a producer sent (orig) are in the stored batch b at offsets
+ * base.. (b may be a merged batch holding others' records too), and b is a
+ * whole valid batch. */
+static void assert_records_at(const uint8_t *b, size_t len, int64_t base, const uint8_t *orig,
+			      size_t orig_len)
+{
+	uint32_t want[64], got[64];
+	int n = th_record_crcs(orig, orig_len, INT64_MIN, INT64_MAX, want, 64);
+	ck_assert_int_eq(kp_batch_validate_records(b, len, 0), 0);
+	ck_assert_int_eq(th_record_crcs(b, len, base, base + n - 1, got, 64), n);
+	ck_assert_mem_eq(got, want, sizeof(uint32_t) * (size_t)n);
+}
+
+/* ---- Coalescing ----------------------------------------------------------
+ * Submissions made while entries are in flight are queued and merged into
+ * large entries by rl_group_flush(); every request keeps its offsets and
+ * gets exactly one answer on every path. */
+
+/* Submits a copy of batch (the original stays the caller's). */
+static int submit_copy(int l, struct sub *s, const uint8_t *batch, size_t len, enum rl_acks acks)
+{
+	uint8_t *copy = sl_malloc(len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, batch, len);
+	return submit_owned(l, s, copy, len, acks);
+}
+
+/* A leader with every entry durable and committed: nothing in flight. */
+static int idle_leader(void)
+{
+	int l = wait_leader(5000);
+	ck_assert_int_ge(l, 0);
+	step_ms(300);
+	ck_assert_int_eq(leader(), l);
+	struct rl_group_status st;
+	status_of(l, &st);
+	ck_assert_uint_eq(st.commit_index, st.last_index);
+	ck_assert_uint_eq(st.durable_index, st.last_index);
+	return l;
+}
+
+static uint64_t last_index_of(int i)
+{
+	struct rl_log_info li;
+	rl_log_get_info(c.nodes[i].log, &li);
+	return li.last_index;
+}
+
+/* The entry at index on node i (sl_malloc'd). */
+static uint8_t *read_entry_at(int i, uint64_t index, size_t *len)
+{
+	struct rl_entry_info info;
+	ck_assert_int_eq(rl_entry_get_info(c.nodes[i].log, index, &info), 0);
+	uint8_t *buf = sl_malloc(info.size);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(rl_entry_read(c.nodes[i].log, index, buf, info.size, NULL), 0);
+	*len = info.size;
+	return buf;
+}
+
+START_TEST(coalesce_merges_concurrent)
+{
+	cluster_up(808);
+	int l = idle_leader();
+	uint64_t first = last_index_of(l) + 1;
+	enum { NSUB = 40 };
+	static struct sub subs[NSUB];
+	uint8_t *orig[NSUB];
+	size_t olen[NSUB];
+	for (unsigned k = 0; k < NSUB; k++) {
+		/* 1-9 plain, 10-14 lz4, 15 idempotent, 16-39 plain again. */
+		enum kp_codec codec = k >= 10 && k < 15 ? KP_CODEC_LZ4 : KP_CODEC_NONE;
+		orig[k] = make_batch_with(k, codec, k == 15 ? 77 : -1, &olen[k]);
+		enum rl_acks acks = k % 3 == 0 ? RL_ACKS_LEADER : RL_ACKS_ALL;
+		ck_assert_int_eq(submit_copy(l, &subs[k], orig[k], olen[k], acks), 0);
+		if (k == 0) {
+			/* A lone submission on an idle leader goes out at once. */
+			ck_assert(!rl_group_flush_pending(c.nodes[l].g));
+			ck_assert_uint_eq(last_index_of(l), first);
+		}
+	}
+	ck_assert(rl_group_flush_pending(c.nodes[l].g));
+	ck_assert_uint_eq(last_index_of(l), first);
+	rl_group_flush(c.nodes[l].g, c.now);
+	ck_assert(!rl_group_flush_pending(c.nodes[l].g));
+	/* Entries: 0 | 1-9 | 10-14 (lz4) | 15 (idempotent) | 16-39. */
+	ck_assert_uint_eq(last_index_of(l), first + 4);
+	struct rl_submit_stats ss;
+	rl_group_submit_stats(c.nodes[l].g, &ss);
+	ck_assert_uint_eq(ss.merged_entries, 3);
+	ck_assert_uint_eq(ss.merged_batches, 9 + 5 + 24);
+	step_ms(300);
+	static const unsigned entry_of[NSUB] = {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+						 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+						 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+	for (unsigned k = 0; k < NSUB; k++) {
+		ck_assert_int_eq(subs[k].status, 0);
+		ck_assert_int_eq(subs[k].calls, 1);
+		ck_assert_uint_eq(subs[k].req.index, first + entry_of[k]);
+		ck_assert_int_eq(subs[k].req.last_offset - subs[k].req.base_offset, k % 3);
+		if (k > 0) {
+			ck_assert_int_eq(subs[k].req.base_offset, subs[k - 1].req.last_offset + 1);
+		}
+		for (int i = 0; i < N; i++) {
+			size_t len;
+			uint8_t *e = read_entry_at(i, subs[k].req.index, &len);
+			assert_records_at(e, len, subs[k].req.base_offset, orig[k], olen[k]);
+			struct kp_batch_header h;
+			ck_assert_int_eq(kp_batch_parse_header(e, len, &h), 0);
+			ck_assert_int_eq(h.attributes & KP_ATTR_CODEC_MASK,
+					 k >= 10 && k < 15 ? KP_CODEC_LZ4 : KP_CODEC_NONE);
+			if (k == 15 || k == 0) {
+				/* Alone: the producer's own bytes. */
+				ck_assert_uint_eq(len, olen[k]);
+				ck_assert_mem_eq(e + KP_BATCH_OFF_MAGIC, orig[k] + KP_BATCH_OFF_MAGIC,
+						 len - KP_BATCH_OFF_MAGIC);
+			}
+			sl_free(e);
+		}
+		sl_free(orig[k]);
+	}
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 static void request_vote(int to, uint64_t from, uint64_t term, bool pre_vote)
 {
 	struct rl_log_info li;
@@ -1341,6 +1538,222 @@ START_TEST(prevote_grant_keeps_term)
 }
 END_TEST
 
+START_TEST(coalesce_respects_cap)
+{
+	cluster_init(909);
+	c.coalesce_bytes = 2048;
+	cluster_start();
+	int l = idle_leader();
+	uint64_t first = last_index_of(l) + 1;
+	enum { NSUB = 80 };
+	static struct sub subs[NSUB];
+	for (unsigned k = 0; k < NSUB; k++) {
+		if (k == 40) {
+			/* Larger than the cap: goes alone, unchanged. */
+			size_t len;
+			uint8_t *big = make_big_batch(k, 3000, &len);
+			ck_assert_int_eq(submit_copy(l, &subs[k], big, len, RL_ACKS_ALL), 0);
+			sl_free(big);
+			continue;
+		}
+		ck_assert_int_eq(submit(l, &subs[k], k, RL_ACKS_ALL), 0);
+	}
+	/* The queue went out whenever it reached the cap, without a flush. */
+	ck_assert_uint_gt(last_index_of(l), first + 2);
+	step_ms(300);
+	for (unsigned k = 0; k < NSUB; k++) {
+		ck_assert_int_eq(subs[k].status, 0);
+		ck_assert_int_eq(subs[k].calls, 1);
+	}
+	unsigned merged = 0;
+	for (uint64_t i = first; i <= last_index_of(l); i++) {
+		struct rl_entry_info info;
+		ck_assert_int_eq(rl_entry_get_info(c.nodes[l].log, i, &info), 0);
+		if (i == subs[40].req.index) {
+			ck_assert_uint_gt(info.size, 2048);
+			ck_assert_int_eq(info.base_offset, subs[40].req.base_offset);
+			ck_assert_int_eq(info.last_offset, subs[40].req.last_offset);
+		} else {
+			ck_assert_uint_le(info.size, 2048);
+			merged += info.last_offset > info.base_offset + 2;
+		}
+	}
+	ck_assert_uint_ge(merged, 2);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* Queues one stepped submission and n_queued more on leader l, starting
+ * at subs[0]. */
+static void submit_in_flight(int l, struct sub *subs, unsigned n_queued, unsigned key)
+{
+	ck_assert_int_eq(submit(l, &subs[0], key, RL_ACKS_ALL), 0);
+	for (unsigned k = 1; k <= n_queued; k++) {
+		ck_assert_int_eq(submit(l, &subs[k], key + k, k % 2 ? RL_ACKS_ALL : RL_ACKS_LEADER),
+				 0);
+	}
+	ck_assert(rl_group_flush_pending(c.nodes[l].g));
+}
+
+static void assert_answered_once(const struct sub *subs, unsigned n, int status)
+{
+	for (unsigned k = 0; k < n; k++) {
+		ck_assert_int_eq(subs[k].calls, 1);
+		ck_assert_int_eq(subs[k].status, status);
+	}
+}
+
+/* Settings out of range are refused; a batch the log would refuse is
+ * refused at submission instead of failing the group's append. */
+START_TEST(coalesce_limits)
+{
+	cluster_up(1212);
+	int l = idle_leader();
+	struct rl_group_config gc;
+	struct rl_group *g = NULL;
+	rl_group_config_default(&gc);
+	gc.server_id = 9;
+	gc.append_bytes_max = 0;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	gc.append_bytes_max = RL_APPEND_BYTES_LIMIT + 1;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	gc.append_bytes_max = RL_APPEND_BYTES_LIMIT;
+	gc.coalesce_bytes_max = RL_COALESCE_BYTES_LIMIT + 1;
+	ck_assert_int_eq(rl_group_open(c.nodes[l].log, &gc, &c.env, c.now, &g), RL_EINVAL);
+	ck_assert_ptr_null(g);
+	size_t len;
+	uint8_t *big = make_big_batch(1, rl_log_batch_bytes_max(c.nodes[l].log), &len);
+	static struct sub s;
+	ck_assert_int_eq(submit_copy(l, &s, big, len, RL_ACKS_ALL), RL_ETOOLARGE);
+	sl_free(big);
+	ck_assert_int_eq(s.calls, 0);
+	struct rl_group_status st;
+	status_of(l, &st);
+	ck_assert(!st.failed);
+	ck_assert_int_eq(submit(l, &s, 2, RL_ACKS_ALL), 0);
+	step_ms(200);
+	assert_answered_once(&s, 1, 0);
+	cluster_down();
+}
+END_TEST
+
+/* Closing the group answers queued submissions with RL_ESHUTDOWN. */
+START_TEST(coalesce_completes_on_close)
+{
+	cluster_up(1001);
+	int l = idle_leader();
+	static struct sub subs[6];
+	submit_in_flight(l, subs, 5, 0);
+	stop_node(l);
+	assert_answered_once(subs, 6, RL_ESHUTDOWN);
+	cluster_down();
+}
+END_TEST
+
+/* Losing leadership with a queue: every request fails once. */
+START_TEST(coalesce_completes_on_step_down)
+{
+	cluster_up(1002);
+	int l = idle_leader();
+	static struct sub subs[6];
+	submit_in_flight(l, subs, 5, 0);
+	struct rl_group_status st;
+	status_of(l, &st);
+	int other = (l + 1) % N;
+	struct raft_message m;
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_REQUEST_VOTE;
+	m.server_id = c.nodes[other].id;
+	m.request_vote.version = 2;
+	m.request_vote.term = st.term + 5;
+	m.request_vote.candidate_id = c.nodes[other].id;
+	m.request_vote.last_log_index = st.last_index + 100;
+	m.request_vote.last_log_term = st.term + 4;
+	m.request_vote.disrupt_leader = true;
+	rl_group_receive(c.nodes[l].g, &m, c.now);
+	status_of(l, &st);
+	ck_assert_int_ne(st.role, RAFT_LEADER);
+	ck_assert(!rl_group_flush_pending(c.nodes[l].g));
+	assert_answered_once(subs, 6, RL_ENOTLEADER);
+	step_ms(3000);
+	ck_assert_int_ge(wait_leader(5000), 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* A transfer holds the queue (older than anything submitted during the
+ * transfer); the holds fail when the target takes over, or are stepped
+ * again, in order, when the transfer is abandoned. */
+START_TEST(coalesce_completes_on_transfer)
+{
+	cluster_up(1003);
+	int l = idle_leader();
+	int target = (l + 1) % N;
+	static struct sub subs[9];
+	submit_in_flight(l, subs, 5, 0);
+	ck_assert_int_eq(rl_group_transfer(c.nodes[l].g, c.nodes[target].id, c.now), 0);
+	rl_group_flush(c.nodes[l].g, c.now);
+	ck_assert(!rl_group_flush_pending(c.nodes[l].g));
+	for (unsigned k = 6; k < 9; k++) {
+		ck_assert_int_eq(submit(l, &subs[k], k, RL_ACKS_ALL), 0); /* held */
+	}
+	step_ms(1000);
+	ck_assert_int_eq(leader(), target);
+	ck_assert_int_eq(subs[0].calls, 1);
+	assert_answered_once(subs + 1, 8, RL_ENOTLEADER);
+
+	/* Abandoned: the target never hears from the leader. */
+	l = idle_leader();
+	target = (l + 1) % N;
+	uint64_t lid = c.nodes[l].id, tid = c.nodes[target].id;
+	c.cut[lid][tid] = true;
+	submit_in_flight(l, subs, 5, 100);
+	ck_assert_int_eq(rl_group_transfer(c.nodes[l].g, tid, c.now), 0);
+	for (unsigned k = 6; k < 9; k++) {
+		ck_assert_int_eq(submit(l, &subs[k], 100 + k, RL_ACKS_ALL), 0);
+	}
+	step_ms(3000);
+	c.cut[lid][tid] = false;
+	step_ms(500);
+	ck_assert_int_eq(leader(), l);
+	assert_answered_once(subs, 9, 0);
+	for (unsigned k = 1; k < 9; k++) {
+		ck_assert_int_eq(subs[k].req.base_offset, subs[k - 1].req.last_offset + 1);
+	}
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* A storage error fails stepped and queued submissions alike, once. */
+START_TEST(coalesce_completes_on_io_error)
+{
+	cluster_up(1004);
+	int l = idle_leader();
+	static struct sub subs[10];
+	submit_in_flight(l, subs, 5, 0);
+	rl_group_flush(c.nodes[l].g, c.now);
+	for (unsigned k = 6; k < 10; k++) {
+		ck_assert_int_eq(submit(l, &subs[k], k, RL_ACKS_ALL), 0);
+	}
+	ck_assert(rl_group_flush_pending(c.nodes[l].g));
+	sl_log_min_level = SL_LOG_OFF;
+	sl_fault_arm(SL_FAULT_FSYNC, 1, true);
+	rl_writer_run_pending(c.nodes[l].w);
+	sl_fault_reset();
+	sl_log_min_level = SL_LOG_INFO;
+	struct rl_group_status st;
+	status_of(l, &st);
+	ck_assert(st.failed);
+	assert_answered_once(subs, 10, RL_EIO);
+	ck_assert_int_eq(submit(l, &subs[0], 0, RL_ACKS_ALL), RL_EIO);
+	stop_node(l);
+	cluster_down();
+}
+END_TEST
+
 /* A follower's catch-up restarts its log at a source's start, twice: at
  * the leader's (above the follower's old high watermark), then, the leader
  * dead, at another replica's lower one (below it). The high watermark
@@ -1384,6 +1797,47 @@ START_TEST(catchup_reset_moves_hwm)
 	ck_assert(wait_caught_up(f, 30000));
 	c.check_hwm = false;
 	write_batches(500, 20, 0);
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
+/* With up to max_inflight entries per AppendEntries and large entries, one
+ * libraft message would exceed a transport frame: the driver cuts it into
+ * messages of at most append_bytes_max bytes of entries (a larger entry
+ * alone), and the follower catches up through them. */
+START_TEST(append_entries_byte_cap)
+{
+	cluster_init(1111);
+	c.coalesce_bytes = 0;
+	c.append_bytes = 64 * 1024;
+	c.snap_threshold = 4096;
+	cluster_start();
+	int l = idle_leader();
+	int f = (l + 1) % N;
+	stop_node(f);
+	c.ae_over_cap = 0;
+	c.ae_max_bytes = 0;
+	static struct sub subs[40];
+	for (unsigned k = 0; k < 40; k++) {
+		size_t len;
+		/* 20 KiB batches, and one of 100 KiB: above the cap, sent alone. */
+		uint8_t *b = make_big_batch(k, k == 20 ? 100 * 1024 : 20 * 1024, &len);
+		ck_assert_int_eq(submit_copy(l, &subs[k], b, len, RL_ACKS_ALL), 0);
+		sl_free(b);
+	}
+	step_ms(200);
+	assert_answered_once(subs, 40, 0);
+	open_node(f, false);
+	ck_assert(wait_caught_up(f, 10000));
+	ck_assert_uint_eq(c.ae_over_cap, 0);
+	ck_assert_uint_ge(c.ae_max_bytes, 100 * 1024); /* the big one went */
+	struct rl_submit_stats ss;
+	rl_group_submit_stats(c.nodes[leader()].g, &ss);
+	ck_assert_uint_gt(ss.append_splits, 0);
+	struct rl_catchup_stats cs;
+	rl_group_catchup_stats(c.nodes[f].g, &cs);
+	ck_assert_uint_eq(cs.transfers, 0); /* by AppendEntries, not catch-up */
 	check_replicas();
 	cluster_down();
 }
@@ -1527,11 +1981,9 @@ static void sim_check_acked(struct acked *acked, unsigned n, int min_holders)
 			holders++;
 			struct kp_batch_header h;
 			ck_assert_int_eq(kp_batch_parse_header(b, len, &h), 0);
-			ck_assert_int_eq(h.base_offset, acked[k].offset);
-			/* Bytes after the header fields the leader rewrites. */
-			ck_assert_uint_eq(kp_batch_size(&h), acked[k].len);
-			ck_assert(memcmp(b + KP_BATCH_OFF_MAGIC, acked[k].bytes + KP_BATCH_OFF_MAGIC,
-					 acked[k].len - KP_BATCH_OFF_MAGIC) == 0);
+			ck_assert_int_le(h.base_offset, acked[k].offset);
+			assert_records_at(b, kp_batch_size(&h), acked[k].offset, acked[k].bytes,
+					  acked[k].len);
 			sl_free(b);
 		}
 		if (holders == 0 && acked[k].offset < min_start_offset()) {
@@ -1574,7 +2026,9 @@ static void sim_one(uint64_t seed)
 	c.drop_pct = (unsigned)(rnd() % 15);
 	while (next < SIM_SUBS) {
 		int l = leader();
-		if (l >= 0 && rnd() % 3 != 0) {
+		/* Sometimes several at once: queued and merged into one entry. */
+		unsigned burst = rnd() % 4 == 0 ? 2 + (unsigned)(rnd() % 6) : 1;
+		for (unsigned b = 0; l >= 0 && b < burst && next < SIM_SUBS && rnd() % 3 != 0; b++) {
 			enum rl_acks acks = rnd() % 4 == 0 ? RL_ACKS_LEADER : RL_ACKS_ALL;
 			if (submit(l, &subs[next], next, acks) != 0) {
 				subs[next].status = -1000;
@@ -1595,6 +2049,7 @@ static void sim_one(uint64_t seed)
 	ck_assert_int_ge(leader(), 0);
 	for (unsigned k = 0; k < SIM_SUBS; k++) {
 		ck_assert_int_ne(subs[k].status, 1); /* every submission answered */
+		ck_assert_int_eq(subs[k].calls, subs[k].status == -1000 ? 0 : 1);
 		if (subs[k].status == 0 && subs[k].req.acks == RL_ACKS_ALL) {
 			size_t len;
 			acked[n_acked].bytes = make_batch(k, &len);
@@ -1628,6 +2083,7 @@ START_TEST(sim_random_faults)
 	long first = env_long("SL_SIM_SEED", 1);
 	long with_catchup = 0;
 	sl_log_min_level = SL_LOG_ERROR;
+	memset(&closed_ss, 0, sizeof(closed_ss));
 	for (long s = first; s < first + seeds; s++) {
 		if (getenv("SL_SIM_VERBOSE") != NULL) {
 			fprintf(stderr, "sim seed=%ld\n", s);
@@ -1645,8 +2101,14 @@ START_TEST(sim_random_faults)
 		(unsigned long long)sim_cs.installs, (unsigned long long)sim_cs.windows_appended,
 		(unsigned long long)sim_cs.resets, (unsigned long long)sim_cs.truncations,
 		(unsigned long long)sim_cs.fallbacks);
-	/* Catch-up must be exercised, not just possible. */
+	/* Catch-up must be exercised, not just possible; so must coalescing
+	 * (counted over closed groups: every group is closed at the end). */
 	ck_assert_int_ge(with_catchup * 5, seeds);
+	fprintf(stderr, "sim: %llu submissions, %llu entries, %llu merged of %llu batches\n",
+		(unsigned long long)closed_ss.submits, (unsigned long long)closed_ss.entries,
+		(unsigned long long)closed_ss.merged_entries,
+		(unsigned long long)closed_ss.merged_batches);
+	ck_assert_uint_gt(closed_ss.merged_entries, (uint64_t)seeds / 4);
 }
 END_TEST
 
@@ -1868,6 +2330,17 @@ Suite *group_suite(void)
 	tcase_add_test(tc, stale_term_answered);
 	tcase_add_test(tc, prevote_grant_keeps_term);
 	suite_add_tcase(s, tc);
+	TCase *co = tcase_create("coalesce");
+	tcase_set_timeout(co, 120);
+	tcase_add_test(co, coalesce_merges_concurrent);
+	tcase_add_test(co, coalesce_respects_cap);
+	tcase_add_test(co, coalesce_completes_on_close);
+	tcase_add_test(co, coalesce_completes_on_step_down);
+	tcase_add_test(co, coalesce_completes_on_transfer);
+	tcase_add_test(co, coalesce_completes_on_io_error);
+	tcase_add_test(co, append_entries_byte_cap);
+	tcase_add_test(co, coalesce_limits);
+	suite_add_tcase(s, co);
 	TCase *cu = tcase_create("catchup");
 	tcase_set_timeout(cu, 300);
 	tcase_add_test(cu, catchup_restarted_follower);

@@ -929,6 +929,8 @@ static void pmc_start(struct pmc_node *pn, uv_loop_t *loop, uint64_t id, bool le
 	pc.group.heartbeat_timeout_ms = 30;
 	pc.group.snapshot_threshold = 16;
 	pc.group.snapshot_trailing = 4;
+	/* One entry per batch: the test needs many entries (snapshots). */
+	pc.group.coalesce_bytes_max = 0;
 	struct sd_pm_callbacks cbs = {.failed = pmc_failed};
 	ck_assert_int_eq(sd_pm_create(loop, &pn->n.t, &pc, &cbs, &pn->pm), 0);
 	uint64_t voters[1] = {id};
