@@ -206,15 +206,49 @@ void sim_loc_setup_consumers(struct sim *s)
 	}
 }
 
+/* The group's voters (its Raft configuration), as the broker reads them
+ * from rl_group_progress(). Returns how many. */
+static int group_voters(const struct sim_node *n, int32_t *out)
+{
+	struct rl_group_progress pr[2 * SIM_RF_MAX];
+	unsigned m = rl_group_progress(n->g, pr, SL_ARRAY_LEN(pr));
+	int k = 0;
+	for (unsigned i = 0; i < m && i < SL_ARRAY_LEN(pr); i++) {
+		if (pr[i].role == RAFT_VOTER) {
+			out[k++] = (int32_t)pr[i].id;
+		}
+	}
+	return k;
+}
+
+static void refresh_liveness(struct sim *s, struct sim_broker *b);
+
+/* The broker's rank_timeout_ms(): the live-rank timeout on the broker's own
+ * view, 0 when placement gives none (the group keeps its base). */
+static unsigned replica_timeout_ms(struct sim *s, const struct sim_node *n, const int32_t *voters,
+				   int n_voters)
+{
+	return (unsigned)pl_election_timeout_replica_ms(
+	    &n->group->pref, n->broker->topo, (int32_t)n->broker->id, voters, n_voters,
+	    s->cfg.election_ms, s->pcfg.election_timeout_step_ms, SIM_ELECTION_MS_MAX);
+}
+
 unsigned sim_loc_election_ms(struct sim *s, const struct sim_node *n)
 {
 	if (!s->cfg.pinning) {
 		return s->cfg.election_ms;
 	}
-	/* As sd_loc_election_timeout_ms(): base + rank * step. */
-	int64_t t = pl_election_timeout_ms(&n->group->pref, n->broker->topo, (int32_t)n->broker->id,
-					   s->cfg.election_ms, s->pcfg.election_timeout_step_ms);
-	return t > 0 && t <= 3600 * 1000 ? (unsigned)t : s->cfg.election_ms;
+	/* As sd_loc_election_timeout_ms(): the topology's liveness refreshed
+	 * (a broker opens its partitions once it has replayed the controller
+	 * log, so its connections are up by then), the live rank among the
+	 * assigned voters. */
+	int32_t voters[SIM_RF_MAX];
+	for (unsigned i = 0; i < n->group->n_replicas; i++) {
+		voters[i] = (int32_t)n->group->nodes[i].broker->id;
+	}
+	refresh_liveness(s, n->broker);
+	unsigned t = replica_timeout_ms(s, n, voters, (int)n->group->n_replicas);
+	return t != 0 ? t : s->cfg.election_ms;
 }
 
 void sim_loc_node_opened(struct sim *s, struct sim_node *n)
@@ -331,6 +365,49 @@ static void evaluate(struct sim *s, struct sim_node *n)
 		  d->target_rank, rl_err_name(rv));
 }
 
+/* The broker's leader_lost(): a follower whose leader's broker this
+ * broker holds dead (no connection, see the header) and that is alone in
+ * the best live place campaigns as soon as the survivors' vote guard
+ * opens, one heartbeat interval of margin. */
+static void leader_lost(struct sim *s, struct sim_node *n, const int32_t *voters, int n_voters)
+{
+	struct rl_group_status st;
+	rl_group_get_status(n->g, &st);
+	int32_t leader = st.leader_id <= INT32_MAX ? (int32_t)st.leader_id : PL_NO_BROKER;
+	if (!pl_election_leader_lost(&n->group->pref, n->broker->topo, (int32_t)n->broker->id,
+				     pin_role(st.role), leader, voters, n_voters) ||
+	    rl_group_leader_lost(n->g, s->cfg.heartbeat_ms) != 0) {
+		return;
+	}
+	if (n->early_term != st.term) {
+		n->early_term = st.term;
+		s->stats.early_elections++;
+		sim_trace(s, "group %llu: broker %u lost leader %d, campaigns early",
+			  (unsigned long long)n->group->id, n->broker->id, leader);
+	}
+}
+
+/* The broker's rerank(), every tick after pinning: the early election,
+ * then the live-rank timeout (the group ignores an unchanged one). */
+static void rerank(struct sim *s, struct sim_node *n)
+{
+	int32_t voters[2 * SIM_RF_MAX];
+	int k = group_voters(n, voters);
+	leader_lost(s, n, voters, k);
+	unsigned t = replica_timeout_ms(s, n, voters, k);
+	if (t == 0 || t == rl_group_election_timeout(n->g)) {
+		return;
+	}
+	int rv = rl_group_set_election_timeout(n->g, t);
+	if (rv != 0) {
+		sim_fail(s, "broker %u group %llu: re-rank to %u ms refused: %s", n->broker->id,
+			 (unsigned long long)n->group->id, t, rl_err_name(rv));
+	}
+	s->stats.reranks++;
+	sim_trace(s, "group %llu: broker %u election timeout %u ms",
+		  (unsigned long long)n->group->id, n->broker->id, t);
+}
+
 static bool node_live(const struct sim_node *n)
 {
 	return n->open && n->broker->up && !n->broker->frozen;
@@ -374,6 +451,7 @@ void sim_loc_tick(struct sim *s, struct sim_broker *b)
 		struct sim_node *n = b->nodes[k];
 		if (n != NULL && node_live(n)) {
 			evaluate(s, n);
+			rerank(s, n);
 		}
 	}
 }

@@ -130,6 +130,8 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->scen_region_fail += a->scen_region_fail;
 	t->scen_follower_cut += a->scen_follower_cut;
 	t->pin_transfers += a->pin_transfers;
+	t->reranks += a->reranks;
+	t->early_elections += a->early_elections;
 	t->reads += a->reads;
 	t->follower_reads += a->follower_reads;
 	t->stale_refusals += a->stale_refusals;
@@ -274,6 +276,8 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"region_fail", t->scen_region_fail},
 		{"follower_cut", t->scen_follower_cut},
 		{"pin_transfers", t->pin_transfers},
+		{"reranks", t->reranks},
+		{"early_elections", t->early_elections},
 		{"reads", t->reads},
 		{"follower_reads", t->follower_reads},
 		{"stale_refusals", t->stale_refusals},

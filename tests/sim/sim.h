@@ -41,6 +41,9 @@
 #define SIM_CONSUMERS_MAX 12
 /* The broker's locality tick (SD_LOC_TICK_MS in server/broker.h). */
 #define SIM_LOC_TICK_MS 500
+/* Largest rank election timeout handed to a group (the broker's
+ * LOC_ELECTION_TIMEOUT_MAX_MS in server/locality.c). */
+#define SIM_ELECTION_MS_MAX (3600 * 1000)
 
 /* What a seed runs. */
 enum sim_scenario {
@@ -88,6 +91,8 @@ struct sim_stats {
 	/* Locality. */
 	uint64_t scen_chaos, scen_region_fail, scen_follower_cut; /* seeds run */
 	uint64_t pin_transfers;  /* transfers started by leader pinning */
+	uint64_t reranks;	 /* election timeouts changed by the live rank */
+	uint64_t early_elections; /* followers told their leader was lost */
 	uint64_t reads;		 /* consumer fetches */
 	uint64_t follower_reads; /* of which answered by a follower (served or held) */
 	uint64_t stale_refusals; /* of which refused by a follower: beyond the bound */
@@ -162,6 +167,7 @@ struct sim_node {
 	 * broker (the network's truth, 0 = never). */
 	struct pl_pin pin;
 	uint64_t heard_ms[SIM_BROKERS_MAX + 1];
+	uint64_t early_term; /* term of the last early election armed (stats) */
 };
 
 /* One broker: a writer, a disk tag, a network address. */
