@@ -313,6 +313,9 @@ static enum pl_role pin_role(int role)
 static void note_role(struct sim *s, struct sim_node *n, const struct rl_group_status *st)
 {
 	int64_t now = (int64_t)s->now;
+	if (st->role == RAFT_CANDIDATE && n->campaigned_ms == 0) {
+		n->campaigned_ms = s->now; /* for scenario.c; the broker keeps no such note */
+	}
 	int64_t age = st->last_leader_contact_ms > 0 ? now - (int64_t)st->last_leader_contact_ms
 						      : -1;
 	(void)pl_pin_note_role(&n->pin, pin_role(st->role), st->term, age, s->cfg.election_ms,

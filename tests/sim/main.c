@@ -138,6 +138,9 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->batches_read += a->batches_read;
 	t->failover_ms_max = SL_MAX(t->failover_ms_max, a->failover_ms_max);
 	t->failback_ms_max = SL_MAX(t->failback_ms_max, a->failback_ms_max);
+	t->failover_bound_pct_max = SL_MAX(t->failover_bound_pct_max, a->failover_bound_pct_max);
+	t->failback_bound_pct_max = SL_MAX(t->failback_bound_pct_max, a->failback_bound_pct_max);
+	t->early_preempted += a->early_preempted;
 	t->cutoff_ms_max = SL_MAX(t->cutoff_ms_max, a->cutoff_ms_max);
 }
 
@@ -284,6 +287,9 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"batches_read", t->batches_read},
 		{"failover_ms_max", t->failover_ms_max},
 		{"failback_ms_max", t->failback_ms_max},
+		{"failover_bound_pct_max", t->failover_bound_pct_max},
+		{"failback_bound_pct_max", t->failback_bound_pct_max},
+		{"early_preempted", t->early_preempted},
 		{"cutoff_ms_max", t->cutoff_ms_max},
 	};
 	printf("sim:");

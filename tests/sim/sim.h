@@ -99,6 +99,12 @@ struct sim_stats {
 	uint64_t batches_read;	 /* batches consumers read and checked */
 	uint64_t failover_ms_max; /* region-fail: longest time until every leader was in b */
 	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
+	/* region-fail: the largest share (per cent) of its bound that one group's
+	 * failover (or failback) used, and groups whose early election was
+	 * pre-empted by their own election timer (see scenario.c). */
+	uint64_t failover_bound_pct_max;
+	uint64_t failback_bound_pct_max;
+	uint64_t early_preempted;
 	uint64_t cutoff_ms_max;	  /* follower-cut: longest time from the cut to the first refusal */
 };
 
@@ -168,6 +174,8 @@ struct sim_node {
 	struct pl_pin pin;
 	uint64_t heard_ms[SIM_BROKERS_MAX + 1];
 	uint64_t early_term; /* term of the last early election armed (stats) */
+	uint64_t campaigned_ms; /* first time it became a candidate since a
+				 * scenario cleared this (0: not since) */
 };
 
 /* One broker: a writer, a disk tag, a network address. */
