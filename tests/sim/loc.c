@@ -11,8 +11,36 @@
  * leader evaluates pinning on its own events while pl_pin_eval_due() says
  * so, and every SIM_LOC_TICK_MS each broker evaluates all its replicas; a
  * PL_LEADER_TRANSFER decision starts rl_group_transfer() unless one runs.
- * Election timeouts come from pl_election_timeout_ms() when a replica
- * opens. A consumer reads its group from its home replica: as a follower
+ *
+ * Failover, as server/locality.c runs it: a replica opens with
+ * pl_election_timeout_replica_ms() (the live preference rank among its
+ * voters, on its broker's view), and every tick, after pinning, the
+ * broker re-ranks it (rl_group_set_election_timeout()) and, when
+ * pl_election_leader_lost() says its leader's broker is gone and it is
+ * alone in the best live place, arms the early election
+ * (rl_group_leader_lost(), one heartbeat interval of margin). Every group
+ * has min_election_timeout_ms = the base timeout, as broker.c sets it: the
+ * vote guard (raftlog/group.h, "Elections").
+ *
+ * The "connection closed" signal. The broker holds a peer alive while its
+ * transport has a connection to it, and arms the early election when the
+ * connection to the leader's broker is gone. Here a broker's view counts a
+ * peer alive while it is up, its disk not frozen, and the links both ways
+ * pass messages: a crash (kill or power loss) or a cut or partitioned link
+ * closes the connection at once, seen at the next event (the tick acts on
+ * it). That is what a transport that notices a dead peer promptly reports.
+ * The real transport notices a killed process at once (its kernel closes
+ * the socket) but a silent partition or a peer that lost power only when
+ * TCP gives up (no application-level keepalive; uv_tcp_keepalive() idles
+ * 30 s and does not apply while data is unacknowledged); until then the
+ * broker holds that peer alive, does not re-rank and does not arm the
+ * early election, and failover falls back to the rank timeouts and the
+ * vote guard. Messages a crashed broker sent before it died still land
+ * after its links are reported down (a real connection delivers them
+ * before the close, too); one from the leader cancels an armed early
+ * election, which the next tick arms again.
+ *
+ * A consumer reads its group from its home replica: as a follower
  * that replica answers by pl_follower_read_decide() on the virtual clock
  * (serve, hold, refuse as stale, out of range); on a refusal, or when its
  * home is down, the consumer reads from the leader.

@@ -5,12 +5,22 @@
  * region-fail: three regions a, b, c; every group prefers regions:a,b,c and
  * has one voter per region (pl_assign()). Once pinning has every leader in
  * a, all of a's brokers fail (power loss or kill, or a network partition
- * that isolates them). Within a bound every group's leader must be in b.
- * Then a recovers; every leader must be back in a within a bound, none
- * earlier than a's voters could have been healthy for
- * leaders.transfer.healthy.min.ms (the hysteresis), each group may change
- * leaders only a few times per phase, and after the return leadership must
- * stay put (no flapping) for a whole cool-down and more.
+ * that isolates them). Every group's leader must then be in b within its
+ * own bound, derived from the run's settings (failover_bound()): when the
+ * early election's preconditions hold (early_promised(): b followed the
+ * failed leader with a log at least as up to date as c's, c heard the
+ * leader last within a heartbeat of b, and b campaigns before c's own
+ * timer can fire) b must lead by the time its broker's tick noticed the
+ * failure or the vote guard plus a heartbeat passed, plus two vote rounds;
+ * otherwise by the slowest re-ranked timer, one lost round and a hand-over
+ * from c. Then a recovers; every leader must be back in a within a bound
+ * (failback_bound(): catch-up, healthy streak, cool-down after a
+ * hand-over, transfer), none earlier than a's voters could have been
+ * healthy for leaders.transfer.healthy.min.ms (the hysteresis), each group
+ * may change leaders only a few times per phase, and after the return
+ * leadership must stay put (no flapping) for a whole cool-down and more.
+ * Disabling the vote guard (raftlog) or the tick's re-rank (loc.c) makes
+ * nearly every seed fail the failover bound.
  *
  * follower-cut: a consumer reads group 1 from a follower F every tick.
  * The link from the leader to F is cut (one-way), then both ways: each

@@ -10,8 +10,10 @@
  *
  * Locality (loc.c): brokers sit in regions and racks; every broker runs
  * the broker's leader pinning (placement's pl_pin state machine, transfers
- * through rl_group_transfer()) and rank-based election timeouts on its own
- * view of liveness, and simulated consumers read from replicas through the
+ * through rl_group_transfer()), live-rank election timeouts re-ranked every
+ * tick, the early election when a leader's broker is gone, and the groups'
+ * vote guard, on its own view of liveness, and simulated consumers read
+ * from replicas through the
  * follower-read rule (pl_follower_read_decide()) on the virtual clock,
  * checked against the committed registry and the network's record of who
  * heard from whom. Scenarios (scenario.c) drive named situations: a region
