@@ -251,3 +251,26 @@ int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const stru
 	return rank_timeout_ms(pl_election_rank_live(pref, t, broker_id, voters, n_voters),
 			       base_ms, step_ms);
 }
+
+int64_t pl_election_timeout_replica_ms(const struct pl_preference *pref,
+				       const struct pl_topology *t, int32_t broker_id,
+				       const int32_t *voters, int n_voters, int64_t base_ms,
+				       int64_t step_ms, int64_t max_ms)
+{
+	struct pl_broker self;
+	if (!pl_topology_find(t, broker_id, &self)) {
+		return 0;
+	}
+	int64_t ms =
+	    pl_election_timeout_live_ms(pref, t, broker_id, voters, n_voters, base_ms, step_ms);
+	return ms > 0 && ms <= max_ms ? ms : 0;
+}
+
+bool pl_election_leader_lost(const struct pl_preference *pref, const struct pl_topology *t,
+			     int32_t broker_id, enum pl_role role, int32_t leader_id,
+			     const int32_t *voters, int n_voters)
+{
+	struct pl_broker leader;
+	return role == PL_ROLE_FOLLOWER && leader_id > 0 && pl_topology_find(t, leader_id, &leader) &&
+	       !leader.alive && pl_election_first(pref, t, broker_id, voters, n_voters);
+}

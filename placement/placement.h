@@ -608,6 +608,17 @@ int64_t pl_election_timeout_live_ms(const struct pl_preference *pref, const stru
 				    int32_t broker_id, const int32_t *voters, int n_voters,
 				    int64_t base_ms, int64_t step_ms);
 
+/* The election timeout a host gives broker_id's replica of a partition
+ * with these voters when the replica opens and again on every re-rank
+ * (liveness or the preference changed): pl_election_timeout_live_ms() over
+ * the host's own topology and liveness view. Returns 0 when the topology
+ * does not know broker_id yet or the result is not within 1..max_ms: the
+ * host then leaves the group's timeout as it is (its base). */
+int64_t pl_election_timeout_replica_ms(const struct pl_preference *pref,
+				       const struct pl_topology *t, int32_t broker_id,
+				       const int32_t *voters, int n_voters, int64_t base_ms,
+				       int64_t step_ms, int64_t max_ms);
+
 /* ------------------------------------------------------------------------ */
 /* Leader pinning state of one partition                                     */
 /* ------------------------------------------------------------------------ */
@@ -620,6 +631,17 @@ enum pl_role {
 	PL_ROLE_CANDIDATE,
 	PL_ROLE_LEADER,
 };
+
+/* True when a host should tell its follower replica on broker_id to stand
+ * for election early (raftlog's rl_group_leader_lost()): role is
+ * PL_ROLE_FOLLOWER, the replica follows leader_id, the topology knows that
+ * broker and holds it dead (the host has no connection to it: a crashed
+ * process closes its connections at once, long before an election timer
+ * fires), and broker_id is pl_election_first() among voters[0..n_voters).
+ * leader_id <= 0 (no leader known) gives false. */
+bool pl_election_leader_lost(const struct pl_preference *pref, const struct pl_topology *t,
+			     int32_t broker_id, enum pl_role role, int32_t leader_id,
+			     const int32_t *voters, int n_voters);
 
 /* Peers whose healthy streaks one partition remembers: the voters, plus
  * room for voters replaced by moves. */

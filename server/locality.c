@@ -424,21 +424,17 @@ static void note_role(struct sd_locality *L, struct loc_part *lp, const struct r
 	}
 }
 
-/* The election timeout of this broker's replica among voters under pref:
- * pl_election_timeout_live_ms() over the current topology and liveness, or
- * 0 when the topology does not know this broker yet (the template's base
- * applies then). */
+/* The election timeout of this broker's replica among voters under pref
+ * (pl_election_timeout_replica_ms() over the current topology and
+ * liveness), or 0 when the topology does not know this broker yet (the
+ * template's base applies then). */
 static unsigned rank_timeout_ms(struct sd_locality *L, const struct pl_preference *pref,
 				const int32_t *voters, int n_voters)
 {
-	struct pl_broker self;
-	if (!pl_topology_find(L->topo, L->b->id, &self)) {
-		return 0;
-	}
-	int64_t t = pl_election_timeout_live_ms(pref, L->topo, L->b->id, voters, n_voters,
-						L->election_base_ms,
-						L->pcfg.election_timeout_step_ms);
-	return t > 0 && t <= LOC_ELECTION_TIMEOUT_MAX_MS ? (unsigned)t : 0;
+	return (unsigned)pl_election_timeout_replica_ms(pref, L->topo, L->b->id, voters, n_voters,
+							 L->election_base_ms,
+							 L->pcfg.election_timeout_step_ms,
+							 LOC_ELECTION_TIMEOUT_MAX_MS);
 }
 
 unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic,
@@ -468,11 +464,10 @@ static void leader_lost(struct sd_locality *L, struct sd_partition *sp,
 			int n)
 {
 	struct rl_group_status st;
-	struct pl_broker leader;
 	rl_group_get_status(g, &st);
-	if (st.role == RAFT_FOLLOWER && st.leader_id != 0 && st.leader_id <= INT32_MAX &&
-	    pl_topology_find(L->topo, (int32_t)st.leader_id, &leader) && !leader.alive &&
-	    pl_election_first(&lp->pref, L->topo, L->b->id, voters, n) &&
+	int32_t leader = st.leader_id <= INT32_MAX ? (int32_t)st.leader_id : PL_NO_BROKER;
+	if (pl_election_leader_lost(&lp->pref, L->topo, L->b->id, pin_role(st.role), leader,
+				    voters, n) &&
 	    rl_group_leader_lost(g, (unsigned)L->heartbeat_ms) == 0) {
 		sd_part_touch(sp->part);
 	}

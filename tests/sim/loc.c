@@ -11,8 +11,36 @@
  * leader evaluates pinning on its own events while pl_pin_eval_due() says
  * so, and every SIM_LOC_TICK_MS each broker evaluates all its replicas; a
  * PL_LEADER_TRANSFER decision starts rl_group_transfer() unless one runs.
- * Election timeouts come from pl_election_timeout_ms() when a replica
- * opens. A consumer reads its group from its home replica: as a follower
+ *
+ * Failover, as server/locality.c runs it: a replica opens with
+ * pl_election_timeout_replica_ms() (the live preference rank among its
+ * voters, on its broker's view), and every tick, after pinning, the
+ * broker re-ranks it (rl_group_set_election_timeout()) and, when
+ * pl_election_leader_lost() says its leader's broker is gone and it is
+ * alone in the best live place, arms the early election
+ * (rl_group_leader_lost(), one heartbeat interval of margin). Every group
+ * has min_election_timeout_ms = the base timeout, as broker.c sets it: the
+ * vote guard (raftlog/group.h, "Elections").
+ *
+ * The "connection closed" signal. The broker holds a peer alive while its
+ * transport has a connection to it, and arms the early election when the
+ * connection to the leader's broker is gone. Here a broker's view counts a
+ * peer alive while it is up, its disk not frozen, and the links both ways
+ * pass messages: a crash (kill or power loss) or a cut or partitioned link
+ * closes the connection at once, seen at the next event (the tick acts on
+ * it). That is what a transport that notices a dead peer promptly reports.
+ * The real transport notices a killed process at once (its kernel closes
+ * the socket) but a silent partition or a peer that lost power only when
+ * TCP gives up (no application-level keepalive; uv_tcp_keepalive() idles
+ * 30 s and does not apply while data is unacknowledged); until then the
+ * broker holds that peer alive, does not re-rank and does not arm the
+ * early election, and failover falls back to the rank timeouts and the
+ * vote guard. Messages a crashed broker sent before it died still land
+ * after its links are reported down (a real connection delivers them
+ * before the close, too); one from the leader cancels an armed early
+ * election, which the next tick arms again.
+ *
+ * A consumer reads its group from its home replica: as a follower
  * that replica answers by pl_follower_read_decide() on the virtual clock
  * (serve, hold, refuse as stale, out of range); on a refusal, or when its
  * home is down, the consumer reads from the leader.
@@ -206,15 +234,49 @@ void sim_loc_setup_consumers(struct sim *s)
 	}
 }
 
+/* The group's voters (its Raft configuration), as the broker reads them
+ * from rl_group_progress(). Returns how many. */
+static int group_voters(const struct sim_node *n, int32_t *out)
+{
+	struct rl_group_progress pr[2 * SIM_RF_MAX];
+	unsigned m = rl_group_progress(n->g, pr, SL_ARRAY_LEN(pr));
+	int k = 0;
+	for (unsigned i = 0; i < m && i < SL_ARRAY_LEN(pr); i++) {
+		if (pr[i].role == RAFT_VOTER) {
+			out[k++] = (int32_t)pr[i].id;
+		}
+	}
+	return k;
+}
+
+static void refresh_liveness(struct sim *s, struct sim_broker *b);
+
+/* The broker's rank_timeout_ms(): the live-rank timeout on the broker's own
+ * view, 0 when placement gives none (the group keeps its base). */
+static unsigned replica_timeout_ms(struct sim *s, const struct sim_node *n, const int32_t *voters,
+				   int n_voters)
+{
+	return (unsigned)pl_election_timeout_replica_ms(
+	    &n->group->pref, n->broker->topo, (int32_t)n->broker->id, voters, n_voters,
+	    s->cfg.election_ms, s->pcfg.election_timeout_step_ms, SIM_ELECTION_MS_MAX);
+}
+
 unsigned sim_loc_election_ms(struct sim *s, const struct sim_node *n)
 {
 	if (!s->cfg.pinning) {
 		return s->cfg.election_ms;
 	}
-	/* As sd_loc_election_timeout_ms(): base + rank * step. */
-	int64_t t = pl_election_timeout_ms(&n->group->pref, n->broker->topo, (int32_t)n->broker->id,
-					   s->cfg.election_ms, s->pcfg.election_timeout_step_ms);
-	return t > 0 && t <= 3600 * 1000 ? (unsigned)t : s->cfg.election_ms;
+	/* As sd_loc_election_timeout_ms(): the topology's liveness refreshed
+	 * (a broker opens its partitions once it has replayed the controller
+	 * log, so its connections are up by then), the live rank among the
+	 * assigned voters. */
+	int32_t voters[SIM_RF_MAX];
+	for (unsigned i = 0; i < n->group->n_replicas; i++) {
+		voters[i] = (int32_t)n->group->nodes[i].broker->id;
+	}
+	refresh_liveness(s, n->broker);
+	unsigned t = replica_timeout_ms(s, n, voters, (int)n->group->n_replicas);
+	return t != 0 ? t : s->cfg.election_ms;
 }
 
 void sim_loc_node_opened(struct sim *s, struct sim_node *n)
@@ -279,6 +341,9 @@ static enum pl_role pin_role(int role)
 static void note_role(struct sim *s, struct sim_node *n, const struct rl_group_status *st)
 {
 	int64_t now = (int64_t)s->now;
+	if (st->role == RAFT_CANDIDATE && n->campaigned_ms == 0) {
+		n->campaigned_ms = s->now; /* for scenario.c; the broker keeps no such note */
+	}
 	int64_t age = st->last_leader_contact_ms > 0 ? now - (int64_t)st->last_leader_contact_ms
 						      : -1;
 	(void)pl_pin_note_role(&n->pin, pin_role(st->role), st->term, age, s->cfg.election_ms,
@@ -331,6 +396,49 @@ static void evaluate(struct sim *s, struct sim_node *n)
 		  d->target_rank, rl_err_name(rv));
 }
 
+/* The broker's leader_lost(): a follower whose leader's broker this
+ * broker holds dead (no connection, see the header) and that is alone in
+ * the best live place campaigns as soon as the survivors' vote guard
+ * opens, one heartbeat interval of margin. */
+static void leader_lost(struct sim *s, struct sim_node *n, const int32_t *voters, int n_voters)
+{
+	struct rl_group_status st;
+	rl_group_get_status(n->g, &st);
+	int32_t leader = st.leader_id <= INT32_MAX ? (int32_t)st.leader_id : PL_NO_BROKER;
+	if (!pl_election_leader_lost(&n->group->pref, n->broker->topo, (int32_t)n->broker->id,
+				     pin_role(st.role), leader, voters, n_voters) ||
+	    rl_group_leader_lost(n->g, s->cfg.heartbeat_ms) != 0) {
+		return;
+	}
+	if (n->early_term != st.term) {
+		n->early_term = st.term;
+		s->stats.early_elections++;
+		sim_trace(s, "group %llu: broker %u lost leader %d, campaigns early",
+			  (unsigned long long)n->group->id, n->broker->id, leader);
+	}
+}
+
+/* The broker's rerank(), every tick after pinning: the early election,
+ * then the live-rank timeout (the group ignores an unchanged one). */
+static void rerank(struct sim *s, struct sim_node *n)
+{
+	int32_t voters[2 * SIM_RF_MAX];
+	int k = group_voters(n, voters);
+	leader_lost(s, n, voters, k);
+	unsigned t = replica_timeout_ms(s, n, voters, k);
+	if (t == 0 || t == rl_group_election_timeout(n->g)) {
+		return;
+	}
+	int rv = rl_group_set_election_timeout(n->g, t);
+	if (rv != 0) {
+		sim_fail(s, "broker %u group %llu: re-rank to %u ms refused: %s", n->broker->id,
+			 (unsigned long long)n->group->id, t, rl_err_name(rv));
+	}
+	s->stats.reranks++;
+	sim_trace(s, "group %llu: broker %u election timeout %u ms",
+		  (unsigned long long)n->group->id, n->broker->id, t);
+}
+
 static bool node_live(const struct sim_node *n)
 {
 	return n->open && n->broker->up && !n->broker->frozen;
@@ -374,6 +482,7 @@ void sim_loc_tick(struct sim *s, struct sim_broker *b)
 		struct sim_node *n = b->nodes[k];
 		if (n != NULL && node_live(n)) {
 			evaluate(s, n);
+			rerank(s, n);
 		}
 	}
 }

@@ -133,12 +133,17 @@ static void add_stats(struct sim_stats *t, const struct sim_stats *a)
 	t->scen_region_fail += a->scen_region_fail;
 	t->scen_follower_cut += a->scen_follower_cut;
 	t->pin_transfers += a->pin_transfers;
+	t->reranks += a->reranks;
+	t->early_elections += a->early_elections;
 	t->reads += a->reads;
 	t->follower_reads += a->follower_reads;
 	t->stale_refusals += a->stale_refusals;
 	t->batches_read += a->batches_read;
 	t->failover_ms_max = SL_MAX(t->failover_ms_max, a->failover_ms_max);
 	t->failback_ms_max = SL_MAX(t->failback_ms_max, a->failback_ms_max);
+	t->failover_bound_pct_max = SL_MAX(t->failover_bound_pct_max, a->failover_bound_pct_max);
+	t->failback_bound_pct_max = SL_MAX(t->failback_bound_pct_max, a->failback_bound_pct_max);
+	t->early_preempted += a->early_preempted;
 	t->cutoff_ms_max = SL_MAX(t->cutoff_ms_max, a->cutoff_ms_max);
 }
 
@@ -280,12 +285,17 @@ static void print_summary(const struct sim_stats *t, const struct opts *o, unsig
 		{"region_fail", t->scen_region_fail},
 		{"follower_cut", t->scen_follower_cut},
 		{"pin_transfers", t->pin_transfers},
+		{"reranks", t->reranks},
+		{"early_elections", t->early_elections},
 		{"reads", t->reads},
 		{"follower_reads", t->follower_reads},
 		{"stale_refusals", t->stale_refusals},
 		{"batches_read", t->batches_read},
 		{"failover_ms_max", t->failover_ms_max},
 		{"failback_ms_max", t->failback_ms_max},
+		{"failover_bound_pct_max", t->failover_bound_pct_max},
+		{"failback_bound_pct_max", t->failback_bound_pct_max},
+		{"early_preempted", t->early_preempted},
 		{"cutoff_ms_max", t->cutoff_ms_max},
 	};
 	printf("sim:");

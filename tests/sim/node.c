@@ -229,6 +229,9 @@ static void node_open(struct sim *s, struct sim_node *n, bool bootstrap)
 	gc.server_id = n->broker->id;
 	gc.group_id = n->group->id;
 	gc.election_timeout_ms = sim_loc_election_ms(s, n);
+	/* As broker.c: rank timeouts only add to the base, so no voter times
+	 * out sooner (the groups' vote guard, raftlog/group.h). */
+	gc.min_election_timeout_ms = s->cfg.election_ms;
 	gc.heartbeat_timeout_ms = s->cfg.heartbeat_ms;
 	gc.snapshot_threshold = s->cfg.snapshot_threshold;
 	gc.snapshot_trailing = s->cfg.snapshot_trailing;

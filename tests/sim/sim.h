@@ -10,8 +10,10 @@
  *
  * Locality (loc.c): brokers sit in regions and racks; every broker runs
  * the broker's leader pinning (placement's pl_pin state machine, transfers
- * through rl_group_transfer()) and rank-based election timeouts on its own
- * view of liveness, and simulated consumers read from replicas through the
+ * through rl_group_transfer()), live-rank election timeouts re-ranked every
+ * tick, the early election when a leader's broker is gone, and the groups'
+ * vote guard, on its own view of liveness, and simulated consumers read
+ * from replicas through the
  * follower-read rule (pl_follower_read_decide()) on the virtual clock,
  * checked against the committed registry and the network's record of who
  * heard from whom. Scenarios (scenario.c) drive named situations: a region
@@ -41,6 +43,9 @@
 #define SIM_CONSUMERS_MAX 12
 /* The broker's locality tick (SD_LOC_TICK_MS in server/broker.h). */
 #define SIM_LOC_TICK_MS 500
+/* Largest rank election timeout handed to a group (the broker's
+ * LOC_ELECTION_TIMEOUT_MAX_MS in server/locality.c). */
+#define SIM_ELECTION_MS_MAX (3600 * 1000)
 
 /* What a seed runs. */
 enum sim_scenario {
@@ -91,12 +96,20 @@ struct sim_stats {
 	/* Locality. */
 	uint64_t scen_chaos, scen_region_fail, scen_follower_cut; /* seeds run */
 	uint64_t pin_transfers;  /* transfers started by leader pinning */
+	uint64_t reranks;	 /* election timeouts changed by the live rank */
+	uint64_t early_elections; /* followers told their leader was lost */
 	uint64_t reads;		 /* consumer fetches */
 	uint64_t follower_reads; /* of which answered by a follower (served or held) */
 	uint64_t stale_refusals; /* of which refused by a follower: beyond the bound */
 	uint64_t batches_read;	 /* batches consumers read and checked */
 	uint64_t failover_ms_max; /* region-fail: longest time until every leader was in b */
 	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
+	/* region-fail: the largest share (per cent) of its bound that one group's
+	 * failover (or failback) used, and groups whose early election was
+	 * pre-empted by their own election timer (see scenario.c). */
+	uint64_t failover_bound_pct_max;
+	uint64_t failback_bound_pct_max;
+	uint64_t early_preempted;
 	uint64_t cutoff_ms_max;	  /* follower-cut: longest time from the cut to the first refusal */
 };
 
@@ -169,6 +182,9 @@ struct sim_node {
 	 * broker (the network's truth, 0 = never). */
 	struct pl_pin pin;
 	uint64_t heard_ms[SIM_BROKERS_MAX + 1];
+	uint64_t early_term; /* term of the last early election armed (stats) */
+	uint64_t campaigned_ms; /* first time it became a candidate since a
+				 * scenario cleared this (0: not since) */
 };
 
 /* One broker: a writer, a disk tag, a network address. */

@@ -1018,6 +1018,47 @@ START_TEST(election_timeouts_by_live_rank)
 }
 END_TEST
 
+/* What the broker and the simulator hand their groups: the live-rank
+ * timeout within bounds, and when a follower campaigns early. */
+START_TEST(election_host_decisions)
+{
+	struct pl_topology *t = TOPO(B(1, "us", "us-a"), B(2, "eu", "eu-a"), B(3, "ap", "ap-a"),
+				     B(4, "eu", "eu-b"));
+	struct pl_preference p = pref_of("regions:us,eu,ap");
+	const int32_t v3[] = {1, 2, 3};
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 3, v3, 3, 1000, 500, 3600000), 2000);
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 1, v3, 3, 1000, 500, 3600000), 1000);
+	/* Unknown to the topology, or out of 1..max: 0 (keep the base). */
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 9, v3, 3, 1000, 500, 3600000), 0);
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 3, v3, 3, 1000, 500, 1999), 0);
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 3, v3, 3, 0, 0, 3600000), 0);
+	ck_assert_int_eq(
+	    pl_election_timeout_replica_ms(&p, t, 3, v3, 3, 1000, INT64_MAX, INT64_MAX - 1), 0);
+	/* Leader 1 alive: nobody campaigns early. */
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 1, v3, 3));
+	/* Leader 1 dead: eu's voter is alone in the best live place. */
+	ck_assert_int_eq(pl_topology_set_alive(t, 1, false), 0);
+	ck_assert(pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 1, v3, 3));
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 2, v3, 3, 1000, 500, 3600000), 1000);
+	ck_assert_int_eq(pl_election_timeout_replica_ms(&p, t, 3, v3, 3, 1000, 500, 3600000), 1500);
+	ck_assert(!pl_election_leader_lost(&p, t, 3, PL_ROLE_FOLLOWER, 1, v3, 3)); /* ap: second */
+	/* Only a follower that knows a leader the topology holds dead. */
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_CANDIDATE, 1, v3, 3));
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_UNKNOWN, 1, v3, 3));
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 0, v3, 3));
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, PL_NO_BROKER, v3, 3));
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 9, v3, 3));
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 3, v3, 3)); /* 3 alive */
+	/* Two live voters in eu tie: neither campaigns early. */
+	const int32_t v4[] = {1, 2, 4, 3};
+	ck_assert(!pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 1, v4, 4));
+	ck_assert(!pl_election_leader_lost(&p, t, 4, PL_ROLE_FOLLOWER, 1, v4, 4));
+	ck_assert_int_eq(pl_topology_set_alive(t, 4, false), 0);
+	ck_assert(pl_election_leader_lost(&p, t, 2, PL_ROLE_FOLLOWER, 1, v4, 4));
+	pl_topology_free(t);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Fetch selection and staleness                                             */
 /* ------------------------------------------------------------------------ */
@@ -1364,6 +1405,7 @@ Suite *placement_suite(void)
 	tcase_add_test(tc, voter_observe_tracks_streaks);
 	tcase_add_test(tc, election_timeouts_by_rank);
 	tcase_add_test(tc, election_timeouts_by_live_rank);
+	tcase_add_test(tc, election_host_decisions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("fetch");
 	tcase_add_test(tc, fetch_prefers_rack_then_region_then_leader);
