@@ -248,7 +248,10 @@
 struct rl_group;
 
 /* What the group needs from its host. Every callback runs on the loop
- * thread, never inside rl_group_open(). */
+ * thread. hwm_changed and role_changed may already run inside
+ * rl_group_open(), before it returns: they report the restored high
+ * watermark and, for a group whose only voter is this replica, its
+ * leadership; the group passed to them is the one *out will name. */
 struct rl_group_env {
 	void *data;
 	/* Sends one message to msg->server_id. msg and the entry bytes it
