@@ -322,6 +322,32 @@ START_TEST(config_validation)
 }
 END_TEST
 
+/* The AppendEntries overhead the configuration checks against the frame limit
+ * (server/config_get.c) is what the codec really writes. */
+START_TEST(append_overhead_matches_codec)
+{
+	char data[3][10] = {"a", "bb", "ccc"};
+	struct raft_entry entries[3];
+	for (int i = 0; i < 3; i++) {
+		entries[i] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND};
+		entries[i].buf = (struct raft_buffer){.base = data[i], .len = (size_t)i + 1};
+	}
+	struct raft_message m = {.type = RAFT_APPEND_ENTRIES};
+	m.append_entries = (struct raft_append_entries){
+	    .term = 2, .prev_log_index = 5, .prev_log_term = 1, .leader_commit = 4};
+	m.append_entries.entries = entries;
+	for (unsigned n = 0; n <= 3; n++) {
+		m.append_entries.n_entries = n;
+		uint8_t *buf = NULL;
+		size_t total = 0;
+		ck_assert_int_eq(sl_rpc_encode(&m, 7, &buf, &total), 0);
+		ck_assert_uint_eq(total - 7, SL_RPC_APPEND_FIXED_BYTES +
+						 n * SL_RPC_ENTRY_HEADER_BYTES + n * (n + 1) / 2);
+		sl_free(buf);
+	}
+}
+END_TEST
+
 /* Peer registration and send errors, without any connection. */
 static void check_send_errors(struct sl_transport *t)
 {
@@ -2047,6 +2073,7 @@ Suite *transport_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, backoff_grows_with_jitter);
 	tcase_add_test(tc, config_validation);
+	tcase_add_test(tc, append_overhead_matches_codec);
 	tcase_add_test(tc, api_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sockets");
