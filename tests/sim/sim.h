@@ -105,8 +105,9 @@ struct sim_stats {
 	uint64_t failover_ms_max; /* region-fail: longest time until every leader was in b */
 	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
 	/* region-fail: the largest share (per cent) of its bound that one group's
-	 * failover (or failback) used, and groups whose early election was
-	 * pre-empted by their own election timer (see scenario.c). */
+	 * failover (or failback) used, and groups whose own election timer
+	 * fired before their early election (see scenario.c; 0 since the group
+	 * holds that timer back while the early election is armed). */
 	uint64_t failover_bound_pct_max;
 	uint64_t failback_bound_pct_max;
 	uint64_t early_preempted;
