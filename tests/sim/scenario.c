@@ -304,8 +304,10 @@ static void region_a_fails(struct sim *s, const struct fail_terms *ft, struct fa
 		 * early election is due, while c's vote guard is still closed;
 		 * that pre-vote would fail and cost b a whole timeout. The group
 		 * holds the timer back while the early election is armed
-		 * (raftlog/group.h, "Early election"), so b never campaigns
-		 * before it: counted, and held to the fast bound all the same. */
+		 * (raftlog/group.h, "Early election"); it can still fire while
+		 * a late message from the failed leader has cancelled the
+		 * early election until the next tick re-arms it. Counted, and
+		 * held to the fast bound all the same. */
 		bool preempted = fg[k].promised && b->campaigned_ms != 0 &&
 				 b->campaigned_ms < fg[k].campaign_ms;
 		if (preempted) {

@@ -106,8 +106,11 @@ struct sim_stats {
 	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
 	/* region-fail: the largest share (per cent) of its bound that one group's
 	 * failover (or failback) used, and groups whose own election timer
-	 * fired before their early election (see scenario.c; 0 since the group
-	 * holds that timer back while the early election is armed). */
+	 * fired before their early election was due (see scenario.c). The
+	 * group holds that timer back while the early election is armed, so
+	 * this only happens while it is not: a message the failed leader sent
+	 * earlier landed after the failure was seen and cancelled it, and the
+	 * next loc tick had not re-armed it yet (with e below the tick). */
 	uint64_t failover_bound_pct_max;
 	uint64_t failback_bound_pct_max;
 	uint64_t early_preempted;
