@@ -65,11 +65,12 @@
  * any received byte counts. If this broker's own loop was stalled (the check
  * timer fired late by more than a PING interval), the peer gets one more PING
  * interval before being judged, so a local stall is not blamed on the peer.
- * The kernel is told the same bound: TCP_USER_TIMEOUT is idle_timeout_ms and
- * keepalive probes start after idle_timeout_ms (at least one second), so a
- * socket with unacknowledged data also fails in about that time.
- * idle_timeout_ms 0 disables PINGs and the detector (keepalive then as
- * before: probes after 30 s).
+ * The kernel is told the same bound (Linux): TCP_USER_TIMEOUT is
+ * idle_timeout_ms, so a socket whose sent data stays unacknowledged that long
+ * fails by itself, and keepalive probes start after idle_timeout_ms rounded
+ * up to whole seconds, one a second, three unanswered failing the socket.
+ * These are a backstop; the PINGs decide. idle_timeout_ms 0 disables PINGs
+ * and the detector (keepalive then as before: probes after 30 s).
  *
  * RECONNECT. Only the dialer reconnects: after a failed attempt or a lost
  * connection it waits an exponentially growing, jittered delay (see
