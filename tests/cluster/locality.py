@@ -531,6 +531,8 @@ def run(c):
     # timeout and no r2 election can end before base + step.
     slowest = (setting("raft.election.timeout.ms", 1000) +
                setting("leaders.election.timeout.step.ms", 500)) / 1000.0
+    idle_before = {i: metric(c.metrics(i), "stretchlog_rpc_idle_timeouts_total", {})
+                   for i in (1, 2)}
     t_stop = time.monotonic()
     c.freeze(3)
     wait_for("leaders in r2 after SIGSTOP", lambda: all_led_by(c, 2, 2), 60, 0.05)
@@ -539,6 +541,10 @@ def run(c):
         raise RuntimeError("leaders moved %.2fs after SIGSTOP, no sooner than r2's own timers "
                            "(%.2fs): the silent broker was not detected" %
                            (t_moved_stop, slowest))
+    for i in (1, 2):
+        idle = metric(c.metrics(i), "stretchlog_rpc_idle_timeouts_total", {})
+        if idle <= idle_before[i]:
+            raise RuntimeError("broker %d counted no idle timeout for the frozen broker" % i)
     more = {p: values("d", p, 20) for p in range(PARTITIONS)}
     produce(c, (1, 2), more, "d")
     t_writes_stop = time.monotonic() - t_stop
