@@ -387,6 +387,17 @@ void rl__group_receive_msg(struct rl_group *g, struct raft_message *msg)
 	rl__group_after(g);
 }
 
+/* While an early election is armed, a follower's own libraft timer waits for
+ * it (group.h, "Early election"): fired sooner, its pre-vote would meet vote
+ * guards that are still closed and fail, costing a whole timeout. The hold
+ * ends at campaign_at_ms, armed at most min_election_timeout_ms + delay after
+ * the last leader contact, when the early election runs or, if it declines,
+ * the overdue timer fires: an election is delayed, never prevented. */
+static bool early_holds_timer(const struct rl_group *g)
+{
+	return g->campaign_at_ms != 0 && g->raft.state == RAFT_FOLLOWER;
+}
+
 uint64_t rl_group_deadline_ms(const struct rl_group *g)
 {
 	if (g->failed || g->closing) {
@@ -399,7 +410,7 @@ uint64_t rl_group_deadline_ms(const struct rl_group *g)
 	if (g->transfer_target != 0 && g->transfer_deadline_ms < t) {
 		t = g->transfer_deadline_ms;
 	}
-	if (g->campaign_at_ms != 0 && g->campaign_at_ms < t) {
+	if (g->campaign_at_ms != 0 && (g->campaign_at_ms < t || early_holds_timer(g))) {
 		t = g->campaign_at_ms;
 	}
 	t = SL_MIN(t, rl__rx_deadline(g));
@@ -470,7 +481,7 @@ void rl_group_tick(struct rl_group *g, uint64_t now_ms)
 			return;
 		}
 	}
-	if (g->now_ms >= raft_timeout(&g->raft)) {
+	if (g->now_ms >= raft_timeout(&g->raft) && !early_holds_timer(g)) {
 		struct raft_event ev;
 		memset(&ev, 0, sizeof(ev));
 		ev.type = RAFT_TIMEOUT;

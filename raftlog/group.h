@@ -133,7 +133,15 @@
  * at the other survivors, instead of after its randomized [t, 2t) timeout:
  * failover then takes about min_election_timeout_ms. It is an ordinary
  * election, pre-vote first, so it is exactly as safe, and if the leader is
- * in fact alive the followers that hear it refuse, as above.
+ * in fact alive the followers that hear it refuse, as above. While it is
+ * armed, the follower's own libraft timer is held back until the armed
+ * time: re-ranked to a short timeout, that timer could otherwise fire first,
+ * while the other survivors' guards are still closed, and its failed
+ * pre-vote would cost a whole timeout. The armed time is bounded (last
+ * leader contact + min_election_timeout_ms + delay), and once it passes an
+ * early election that declines (the timer restarted meanwhile because this
+ * replica granted a vote) or fails leaves the normal timer in charge, so an
+ * election is never prevented, only aligned.
  *
  * Catch-up (streaming range transfer)
  * -----------------------------------
@@ -430,7 +438,9 @@ unsigned rl_group_election_timeout(const struct rl_group *g);
  * + min_election_timeout_ms + delay_ms (the margin covers followers that
  * heard the leader slightly later), or at once if that has passed. Hearing
  * from a leader of its term, or a role change, cancels it; calling again
- * while armed changes nothing. If the host was wrong and the leader is
+ * while armed changes nothing. While armed, libraft's own election timer
+ * does not fire before the armed time (rl_group_deadline_ms() is the armed
+ * time); from then on it runs as usual. If the host was wrong and the leader is
  * alive, the other followers refuse the pre-vote (the vote guard) and
  * nothing changes. Returns 0, or RL_EINVAL when this replica is not a
  * follower that knows a leader. */

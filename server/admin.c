@@ -144,6 +144,14 @@ static void collect_transport(struct sd_metric_emitter *e, void *data)
 	sd_metric_emit(e, l, (double)s.bytes_received);
 }
 
+static void collect_idle_timeouts(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sl_transport_stats s;
+	sl_transport_stats(&a->b->transport, &s);
+	sd_metric_emit(e, NULL, (double)s.idle_timeouts);
+}
+
 static void collect_controller(struct sd_metric_emitter *e, void *data)
 {
 	struct admin *a = data;
@@ -415,6 +423,10 @@ static int register_metrics(struct admin *a)
 		   SD_METRIC_GAUGE, tp, 2, collect_hwm, a, NULL) ||
 	       reg(m, "stretchlog_rpc_bytes_total", "Inter-broker bytes", SD_METRIC_COUNTER, dir,
 		   1, collect_transport, a, NULL) ||
+	       reg(m, "stretchlog_rpc_idle_timeouts_total",
+		   "Inter-broker connections closed because the peer sent nothing for "
+		   "transport.idle.timeout.ms (a frozen or unreachable broker)",
+		   SD_METRIC_COUNTER, NULL, 0, collect_idle_timeouts, a, NULL) ||
 	       reg(m, "stretchlog_controller_leader", "1 if this broker leads the controller",
 		   SD_METRIC_GAUGE, NULL, 0, collect_controller, a, NULL) ||
 	       register_locality(a) || register_groups(a);

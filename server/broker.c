@@ -323,10 +323,8 @@ static void on_signal(uv_signal_t *h, int signum)
 static int start_transport(struct sd_broker *b)
 {
 	struct sl_transport_config tc;
-	sl_transport_config_init(&tc);
+	sd_config_transport(b->cfg, &tc);
 	tc.cluster_id = b->cluster_id;
-	tc.backoff_base_ms = 50;
-	tc.backoff_max_ms = 1000;
 	struct sl_transport_callbacks cb = {.recv = on_frame, .peer = NULL};
 	const char *host = b->rpc_ep.wildcard ? "0.0.0.0" : b->rpc_ep.host;
 	b->transport.data = b;
@@ -370,6 +368,8 @@ static int start_pm(struct sd_broker *b)
 	pc.group.snapshot_trailing =
 		(unsigned)sd_config_int(b->cfg, "raft.snapshot.trailing.entries");
 	pc.group.max_inflight_entries = (unsigned)sd_config_int(b->cfg, "raft.max.inflight.entries");
+	pc.group.coalesce_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.coalesce.max.bytes");
+	pc.group.append_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.append.max.bytes");
 	pc.no_sync = !sd_config_bool(b->cfg, "log.flush.fsync.enable");
 	struct sd_pm_callbacks cbs = {
 		.data = b,

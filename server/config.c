@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "raftlog/group.h"
 #include "server/config_int.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -315,6 +316,22 @@ static const struct sd_config_key keys[] = {
 	  "the log rather than by a segment transfer."),
     K_INT("raft.max.inflight.entries", 1, 1024, "32", "entries",
 	  "AppendEntries entries in flight per follower (raft_set_max_inflight_entries)."),
+    K_BYTES("raft.coalesce.max.bytes", 0, RL_COALESCE_BYTES_LIMIT, "1048576", "bytes",
+	    "A leader merges record batches submitted while earlier ones are in flight into "
+	    "Raft entries of up to this size (message.max.bytes caps it too); 0 turns "
+	    "coalescing off."),
+    K_BYTES("raft.append.max.bytes", 1, RL_APPEND_BYTES_LIMIT, "8388608", "bytes",
+	    "Most entry bytes in one AppendEntries message (a larger single entry goes alone). "
+	    "It and message.max.bytes, with the message encoding overhead, must fit in an "
+	    "inter-broker frame (16 MiB)."),
+
+    /* Inter-broker transport. */
+    K_DUR("transport.idle.timeout.ms", 0, 600000, "1000",
+	  "An inter-broker connection on which nothing arrived for this long is closed and the "
+	  "peer counted as down (its leaders are re-elected elsewhere) until it reconnects; "
+	  "each side pings every quarter of it. This catches a frozen or unreachable broker "
+	  "that TCP alone would notice only after minutes. 0 turns it off; otherwise at least "
+	  "3 x raft.heartbeat.interval.ms."),
 
     /* Topics. */
     K_INT("num.partitions", 1, PL_PARTITIONS_MAX, "1", "partitions",

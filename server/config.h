@@ -242,7 +242,10 @@ int sd_config_set(struct sd_config *c, const char *name, const char *value, cons
 int sd_config_set_arg(struct sd_config *c, const char *arg);
 
 /* Checks what single keys cannot: required keys are set, heartbeat below
- * election timeout, message.max.bytes within socket.request.max.bytes,
+ * election timeout, transport.idle.timeout.ms 0 or at least three heartbeat
+ * intervals, message.max.bytes within socket.request.max.bytes, one
+ * AppendEntries of a message.max.bytes batch and one of raft.append.max.bytes
+ * (raft.max.inflight.entries entries) within the transport's frame limit,
  * advertised listener names among the listeners and advertised hosts
  * concrete (when advertised.listeners is empty the listeners are advertised,
  * so they must not bind a wildcard address), distinct voter ids, no port
@@ -334,6 +337,15 @@ int sd_config_voters(const struct sd_config *c, struct sd_voter *out);
 
 /* Fills out with placement's tunables from the leaders.* keys. */
 void sd_config_placement(const struct sd_config *c, struct pl_config *out);
+
+struct sl_transport_config;
+
+/* Fills out with the inter-broker transport's settings: the transport's
+ * defaults (cluster_id left NULL for the caller), the broker's reconnect
+ * backoff (50 ms doubling to 1 s) and transport.idle.timeout.ms. The frame
+ * limit in out is the one sd_config_finish() checks message.max.bytes and
+ * raft.append.max.bytes against. */
+void sd_config_transport(const struct sd_config *c, struct sl_transport_config *out);
 
 /* ---- topic configs (CreateTopics, AlterConfigs, DescribeConfigs) -------- */
 

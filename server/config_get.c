@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "server/config_int.h"
+#include "server/rpc_codec.h"
+#include "server/transport.h"
 
 const struct sd__config_slot *sd__config_slot(const struct sd_config *c, const char *name,
 					      unsigned type_mask)
@@ -107,6 +109,15 @@ void sd_config_placement(const struct sd_config *c, struct pl_config *out)
 		int rv = pl_config_set(out, keys[i].name, c->slots[i].text, NULL, 0);
 		SL_ASSERT(rv == 0); /* the bounds here and in placement/ agree */
 	}
+}
+
+void sd_config_transport(const struct sd_config *c, struct sl_transport_config *out)
+{
+	SL_ASSERT(c != NULL && out != NULL);
+	sl_transport_config_init(out);
+	out->backoff_base_ms = 50;
+	out->backoff_max_ms = 1000;
+	out->idle_timeout_ms = (uint32_t)sd_config_int(c, "transport.idle.timeout.ms");
 }
 
 /* ---- cross-key checks ----------------------------------------------------------- */
@@ -220,6 +231,46 @@ static int check_rpc_reachable(struct sd_config *c)
 			(long long)id);
 }
 
+/* Liveness timeout against the heartbeat, and the largest Raft messages
+ * against the transport's frame limit. */
+static int check_transport(struct sd_config *c)
+{
+	int64_t idle = sd_config_int(c, "transport.idle.timeout.ms");
+	int64_t heartbeat = sd_config_int(c, "raft.heartbeat.interval.ms");
+	if (idle != 0 && (idle < 3 * heartbeat || idle < SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN)) {
+		return conflict(c,
+				"transport.idle.timeout.ms (%lld) must be 0 (off) or at least 3 x "
+				"raft.heartbeat.interval.ms (%lld) and at least %u",
+				(long long)idle, (long long)heartbeat,
+				SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN);
+	}
+	struct sl_transport_config tc;
+	sd_config_transport(c, &tc);
+	const int64_t fixed = SL_TRANSPORT_FRAME_HEADER_BYTES + SL_RPC_APPEND_FIXED_BYTES;
+	int64_t message = sd_config_int(c, "message.max.bytes");
+	if (fixed + SL_RPC_ENTRY_HEADER_BYTES + message > (int64_t)tc.frame_bytes_max) {
+		return conflict(
+		    c,
+		    "message.max.bytes (%lld) plus %lld bytes of Raft message and frame "
+		    "encoding does not fit in an inter-broker frame (%u bytes): the "
+		    "largest batch could never be replicated; lower message.max.bytes",
+		    (long long)message, (long long)(fixed + SL_RPC_ENTRY_HEADER_BYTES),
+		    tc.frame_bytes_max);
+	}
+	int64_t append = sd_config_int(c, "raft.append.max.bytes");
+	int64_t entries = sd_config_int(c, "raft.max.inflight.entries");
+	if (fixed + entries * SL_RPC_ENTRY_HEADER_BYTES + append > (int64_t)tc.frame_bytes_max) {
+		return conflict(
+		    c,
+		    "raft.append.max.bytes (%lld) plus %lld bytes of encoding for up to "
+		    "raft.max.inflight.entries (%lld) entries does not fit in an "
+		    "inter-broker frame (%u bytes); lower raft.append.max.bytes",
+		    (long long)append, (long long)(fixed + entries * SL_RPC_ENTRY_HEADER_BYTES),
+		    (long long)entries, tc.frame_bytes_max);
+	}
+	return 0;
+}
+
 int sd_config_finish(struct sd_config *c)
 {
 	SL_ASSERT(c != NULL);
@@ -242,7 +293,10 @@ int sd_config_finish(struct sd_config *c)
 				(long long)sd_config_int(c, "message.max.bytes"),
 				(long long)sd_config_int(c, "socket.request.max.bytes"));
 	}
-	rv = check_listeners(c);
+	rv = check_transport(c);
+	if (rv == 0) {
+		rv = check_listeners(c);
+	}
 	if (rv == 0) {
 		rv = check_ports(c);
 	}

@@ -453,7 +453,8 @@ unsigned sd_loc_election_timeout_ms(struct sd_broker *b, const char *topic,
 }
 
 /* A follower whose leader's broker is down (no transport connection: a
- * crashed process closes it at once) and that sits alone in the best live
+ * crashed process closes it at once, a frozen or unreachable one after
+ * transport.idle.timeout.ms of silence) and that sits alone in the best live
  * preference rank stands for election as soon as the other survivors'
  * vote guard opens, rather than after its randomized timeout
  * (rl_group_leader_lost(); one heartbeat interval of margin). If the

@@ -54,6 +54,11 @@
 /* Size of one entry header inside an AppendEntries message. */
 #define SL_RPC_ENTRY_HEADER_BYTES 16
 
+/* Size of an AppendEntries message without its entries: the header, four u64
+ * and n_entries. An AppendEntries of n entries holding b bytes of data takes
+ * SL_RPC_APPEND_FIXED_BYTES + n * SL_RPC_ENTRY_HEADER_BYTES + b bytes. */
+#define SL_RPC_APPEND_FIXED_BYTES (SL_RPC_HEADER_BYTES + 4 * 8 + 4)
+
 /* Most servers a decoded InstallSnapshot configuration may list. libraft
  * checks each added server against all earlier ones, so this also bounds the
  * decoder's quadratic work. */

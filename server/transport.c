@@ -67,6 +67,7 @@ void sl_transport_config_init(struct sl_transport_config *config)
 	config->handshake_timeout_ms = SL_TRANSPORT_HANDSHAKE_TIMEOUT_MS_DEFAULT;
 	config->backoff_base_ms = SL_TRANSPORT_BACKOFF_BASE_MS_DEFAULT;
 	config->backoff_max_ms = SL_TRANSPORT_BACKOFF_MAX_MS_DEFAULT;
+	config->idle_timeout_ms = SL_TRANSPORT_IDLE_TIMEOUT_MS_DEFAULT;
 }
 
 /* Returns NULL if the configuration is usable, else the reason. */
@@ -97,6 +98,10 @@ static const char *config_problem(const struct sl_transport_config *c)
 	}
 	if (c->backoff_base_ms == 0 || c->backoff_max_ms < c->backoff_base_ms) {
 		return "need 1 <= backoff_base_ms <= backoff_max_ms";
+	}
+	if (c->idle_timeout_ms != 0 && c->idle_timeout_ms < SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN) {
+		return "idle_timeout_ms must be 0 (off) or at least "
+		       "SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN";
 	}
 	return NULL;
 }

@@ -52,6 +52,26 @@
  * established connection (else SL_TRANSPORT_ENOTCONN) and chunks not yet
  * written when it is lost complete with SL_TRANSPORT_ECANCELED.
  *
+ * LIVENESS. A killed peer process resets its connections at once, but a
+ * frozen process, a powered-off machine or a silent partition sends nothing,
+ * and TCP alone would notice only when its retransmissions give up (minutes).
+ * So every established connection is watched at the application level: each
+ * side writes a PING frame (header only) every idle_timeout_ms / 4 whatever
+ * else it sends, and a connection on which NOTHING has been received (no
+ * byte of any frame, PINGs included) for idle_timeout_ms is closed with reason
+ * "idle_timeout" exactly like a reset: the peer is reported down, queued
+ * control frames are discarded, and the dialer reconnects with backoff. A
+ * busy peer is never cut off, however slowly a large frame trickles in, since
+ * any received byte counts. If this broker's own loop was stalled (the check
+ * timer fired late by more than a PING interval), the peer gets one more PING
+ * interval before being judged, so a local stall is not blamed on the peer.
+ * The kernel is told the same bound (Linux): TCP_USER_TIMEOUT is
+ * idle_timeout_ms, so a socket whose sent data stays unacknowledged that long
+ * fails by itself, and keepalive probes start after idle_timeout_ms rounded
+ * up to whole seconds, one a second, three unanswered failing the socket.
+ * These are a backstop; the PINGs decide. idle_timeout_ms 0 disables PINGs
+ * and the detector (keepalive then as before: probes after 30 s).
+ *
  * RECONNECT. Only the dialer reconnects: after a failed attempt or a lost
  * connection it waits an exponentially growing, jittered delay (see
  * struct sl_transport_backoff; base backoff_base_ms, cap backoff_max_ms,
@@ -83,7 +103,8 @@
  * use SL_TRANSPORT_FRAME_CONTROL for requests and sl_transport_send_bulk() for
  * the data.
  *
- * WIRE FORMAT, version 1 (all integers big-endian):
+ * WIRE FORMAT, version 2 (all integers big-endian; version 1 had no PING, and
+ * a version-1 broker's frames are refused as bad_frame_version):
  *   frame header, 16 bytes:
  *     u32 length    bytes after this field (12 + payload length)
  *     u8  version   SL_TRANSPORT_WIRE_VERSION
@@ -97,6 +118,7 @@
  *     RAFT:    one message in the rpc_codec.h format
  *     CONTROL: opaque application bytes
  *     BULK:    opaque chunk bytes
+ *     PING:    empty, group id 0 (liveness only, never delivered)
  *   A whole frame (header included) is at most frame_bytes_max bytes.
  *
  * CALLBACK CONTRACT (as libuv): when a call that takes a callback fails, the
@@ -113,7 +135,7 @@
 #include "server/rpc_codec.h"
 
 /* Version of the frame layout and of the HELLO protocol. */
-#define SL_TRANSPORT_WIRE_VERSION 1
+#define SL_TRANSPORT_WIRE_VERSION 2
 
 /* Size of the frame header that precedes every payload. */
 #define SL_TRANSPORT_FRAME_HEADER_BYTES 16
@@ -138,14 +160,19 @@
 #define SL_TRANSPORT_HANDSHAKE_TIMEOUT_MS_DEFAULT    5000u
 #define SL_TRANSPORT_BACKOFF_BASE_MS_DEFAULT	     100u
 #define SL_TRANSPORT_BACKOFF_MAX_MS_DEFAULT	     10000u
+#define SL_TRANSPORT_IDLE_TIMEOUT_MS_DEFAULT	     1000u
 
-/* Frame types. HELLO is internal and never delivered; the others are
- * delivered to the receive callback. */
+/* Smallest non-zero idle_timeout_ms accepted (PINGs go out every quarter). */
+#define SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN 40u
+
+/* Frame types. HELLO and PING are internal and never delivered; the others
+ * are delivered to the receive callback. */
 enum sl_transport_frame_type {
 	SL_TRANSPORT_FRAME_HELLO = 1,	/* handshake, group id 0 */
 	SL_TRANSPORT_FRAME_RAFT = 2,	/* control lane: one sl_rpc-encoded raft_message */
 	SL_TRANSPORT_FRAME_CONTROL = 3, /* control lane: opaque application message */
 	SL_TRANSPORT_FRAME_BULK = 4,	/* bulk lane: opaque catch-up chunk */
+	SL_TRANSPORT_FRAME_PING = 5,	/* liveness, empty, group id 0 (wire version 2) */
 };
 
 /* Transport error codes, negative, from -100 down; functions that also run the
@@ -218,6 +245,11 @@ struct sl_transport_config {
 	/* Largest AppendEntries entry accepted by sl_transport_decode_raft();
 	 * 0 means frame_bytes_max. */
 	uint32_t entry_bytes_max;
+	/* An established connection on which nothing arrived for this long is
+	 * closed and its peer reported down (see LIVENESS); PINGs go out every
+	 * idle_timeout_ms / 4. 0 disables, else at least
+	 * SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN. */
+	uint32_t idle_timeout_ms;
 };
 
 /* Fills *config with the SL_TRANSPORT_*_DEFAULT values, cluster_id NULL,
@@ -250,7 +282,8 @@ typedef void (*sl_transport_recv_cb)(struct sl_transport *t,
 				     const struct sl_transport_frame *frame);
 
 /* Called with up=true when a connection to peer_id completes its handshake
- * and with up=false when an established connection is lost (never for a
+ * and with up=false when an established connection is lost, a reset or an
+ * idle timeout alike (never for a
  * failed attempt, never for sl_transport_remove_peer() or
  * sl_transport_close()). Ups and downs alternate per registration of a peer:
  * a removed peer gets no down, and if added again its next up starts anew. */
@@ -408,6 +441,8 @@ struct sl_transport_stats {
 	uint64_t handshakes_completed; /* connections that came up */
 	uint64_t protocol_errors;      /* connections closed for bad frames or HELLO mismatch */
 	uint64_t inbound_rejected;     /* accepted connections closed for inbound_pending_max */
+	uint64_t pings_sent;	       /* PING frames written (their bytes are in bytes_sent) */
+	uint64_t idle_timeouts;	       /* established connections closed for idle_timeout_ms */
 	uint32_t peers_up;	       /* peers with an established connection now */
 };
 

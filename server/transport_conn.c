@@ -20,8 +20,14 @@
  * before the receive buffer is grown for the payload, so a bogus length costs
  * nothing. Writes still queued in libuv complete with UV_ECANCELED before the
  * close callbacks; the connection's memory and its unsent bulk chunks are
- * released in the last close callback. */
+ * released in the last close callback.
+ *
+ * Liveness. Once a connection is up its timer (the handshake deadline until
+ * then) paces the PINGs and watches the silence (transport.h, LIVENESS);
+ * every read refreshes last_rx_ms, so any received byte keeps it alive. */
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -350,11 +356,96 @@ static const char *parse_hello(const uint8_t *payload, size_t len, uint64_t grou
 	return NULL;
 }
 
+/* ---- liveness ----------------------------------------------------------- */
+
+static void on_ping_written(uv_write_t *req, int status)
+{
+	struct sl__conn *c = SL__CONTAINER_OF(req, struct sl__conn, ping_req);
+	c->ping_inflight = false;
+	if (status < 0 && c->state != SL__CONN_CLOSING) {
+		sl__conn_close(c, false, "ping write failed: %s", uv_err_name(status));
+	}
+}
+
+/* Writes one PING unless the previous one is still queued in libuv (then the
+ * socket is not draining and another would only pile up); false if c was
+ * closed. Written on its own, outside the control queue, so the queue's
+ * bounds and drop policy never touch it. */
+static bool send_ping(struct sl__conn *c)
+{
+	struct sl__transport *t = c->t;
+	if (c->ping_inflight) {
+		return true;
+	}
+	sl__frame_header(c->ping, 0, SL_TRANSPORT_FRAME_PING, 0);
+	uv_buf_t buf = uv_buf_init((char *)c->ping, SL_TRANSPORT_FRAME_HEADER_BYTES);
+	int rv = uv_write(&c->ping_req, (uv_stream_t *)&c->tcp, &buf, 1, on_ping_written);
+	if (rv != 0) {
+		sl__conn_close(c, false, "ping write failed: %s", uv_err_name(rv));
+		return false;
+	}
+	c->ping_inflight = true;
+	t->stats.pings_sent++;
+	t->stats.bytes_sent += SL_TRANSPORT_FRAME_HEADER_BYTES;
+	return true;
+}
+
+static void liveness_arm(struct sl__conn *c, uint64_t now);
+
+/* The liveness timer: closes a connection silent for idle_timeout_ms, sends
+ * the PING that is due, and re-arms itself for the earlier of the next PING
+ * and the silence deadline. */
+static void on_liveness(uv_timer_t *timer)
+{
+	struct sl__conn *c = timer->data;
+	struct sl__transport *t = c->t;
+	if (c->state != SL__CONN_UP) {
+		return;
+	}
+	uint64_t now = uv_now(t->loop);
+	uint64_t idle = t->config.idle_timeout_ms;
+	uint64_t interval = idle / 4;
+	if (now > c->check_at_ms + interval && now - c->last_rx_ms + interval > idle) {
+		/* Our own loop stalled: what the peer sent meanwhile may still sit
+		 * unread in the socket, so judge it one PING interval later. */
+		c->last_rx_ms = now + interval - idle;
+	}
+	if (now - c->last_rx_ms >= idle) {
+		t->stats.idle_timeouts++;
+		sl__conn_close(c, false, "idle_timeout: nothing received for %" PRIu64 " ms",
+			       now - c->last_rx_ms);
+		return;
+	}
+	if (now >= c->next_ping_ms) {
+		if (!send_ping(c)) {
+			return;
+		}
+		c->next_ping_ms = now + interval;
+	}
+	liveness_arm(c, now);
+}
+
+static void liveness_arm(struct sl__conn *c, uint64_t now)
+{
+	uint64_t due = c->last_rx_ms + c->t->config.idle_timeout_ms;
+	if (c->next_ping_ms < due) {
+		due = c->next_ping_ms;
+	}
+	c->check_at_ms = due > now ? due : now;
+	uv_timer_start(&c->timer, on_liveness, c->check_at_ms - now, 0);
+}
+
 /* Makes c the established connection of p. */
 static void conn_established(struct sl__conn *c, struct sl__peer *p)
 {
 	c->state = SL__CONN_UP;
 	uv_timer_stop(&c->timer);
+	if (c->t->config.idle_timeout_ms != 0) {
+		uint64_t now = uv_now(c->t->loop);
+		c->last_rx_ms = now;
+		c->next_ping_ms = now + c->t->config.idle_timeout_ms / 4;
+		liveness_arm(c, now);
+	}
 	sl__peer_conn_up(p); /* runs the peer callback */
 }
 
@@ -467,8 +558,11 @@ static bool check_header(const struct sl__conn *c, const uint8_t *b, struct fram
 		bad = "bad_frame_version";
 	} else if (h->flags != 0) {
 		bad = "bad_frame_flags";
-	} else if (h->type < SL_TRANSPORT_FRAME_HELLO || h->type > SL_TRANSPORT_FRAME_BULK) {
+	} else if (h->type < SL_TRANSPORT_FRAME_HELLO || h->type > SL_TRANSPORT_FRAME_PING) {
 		bad = "unknown_frame_type";
+	} else if (h->type == SL_TRANSPORT_FRAME_PING &&
+		   (total != SL_TRANSPORT_FRAME_HEADER_BYTES || h->group_id != 0)) {
+		bad = "bad_ping";
 	} else if (h->type == SL_TRANSPORT_FRAME_HELLO && total > SL__HELLO_FRAME_BYTES_MAX) {
 		bad = "hello_too_big";
 	} else if (c->state != SL__CONN_UP && h->type != SL_TRANSPORT_FRAME_HELLO) {
@@ -491,6 +585,9 @@ static void deliver(struct sl__conn *c, const struct frame_header *h, const uint
 	if (h->type == SL_TRANSPORT_FRAME_HELLO) {
 		handle_hello(c, h->group_id, payload, len);
 		return;
+	}
+	if (h->type == SL_TRANSPORT_FRAME_PING) {
+		return; /* its bytes already refreshed last_rx_ms */
 	}
 	struct sl_transport_frame frame = {
 	    .peer_id = c->peer->id,
@@ -581,8 +678,35 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->rx_len += (size_t)nread;
+	c->last_rx_ms = uv_now(c->t->loop);
 	c->t->stats.bytes_received += (uint64_t)nread;
 	parse(c);
+}
+
+/* Keepalive and TCP_USER_TIMEOUT in line with idle_timeout_ms (see LIVENESS
+ * in transport.h). Best effort: a socket option the platform refuses leaves
+ * the application-level detector in charge. */
+static void set_socket_timeouts(struct sl__conn *c)
+{
+	uint32_t idle_ms = c->t->config.idle_timeout_ms;
+	if (idle_ms == 0) {
+		uv_tcp_keepalive(&c->tcp, 1, 30);
+		return;
+	}
+	unsigned idle_s = (idle_ms + 999) / 1000;
+	uv_tcp_keepalive(&c->tcp, 1, idle_s);
+#if defined(__linux__)
+	uv_os_fd_t fd;
+	if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0) {
+		int intvl = 1;
+		int cnt = 3;
+		unsigned int user_timeout = idle_ms;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+				 sizeof(user_timeout));
+	}
+#endif
 }
 
 /* Allocates the receive buffer and starts reading; false if c was closed. */
@@ -595,7 +719,7 @@ static bool start_reading(struct sl__conn *c)
 		return false;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_tcp_keepalive(&c->tcp, 1, 30);
+	set_socket_timeouts(c);
 	int rv = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	if (rv != 0) {
 		sl__conn_close(c, false, "read start failed: %s", uv_err_name(rv));

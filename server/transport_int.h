@@ -118,7 +118,13 @@ struct sl__conn {
 	const char *poison;   /* set during delivery: close after the callback */
 	int handles_open;     /* tcp + timer handles not yet closed */
 	uv_tcp_t tcp;
-	uv_timer_t timer; /* handshake deadline */
+	uv_timer_t timer;      /* handshake deadline, then the liveness check once up */
+	uint64_t last_rx_ms;   /* loop time of the last byte received */
+	uint64_t next_ping_ms; /* loop time the next PING is due */
+	uint64_t check_at_ms;  /* loop time the liveness timer was due */
+	bool ping_inflight;    /* ping_req is in libuv's write queue */
+	uv_write_t ping_req;
+	uint8_t ping[SL_TRANSPORT_FRAME_HEADER_BYTES];
 	uv_connect_t connect_req;
 	uv_write_t hello_req;
 	uint8_t hello[SL_TRANSPORT_FRAME_HEADER_BYTES + SL__HELLO_FIXED_BYTES +

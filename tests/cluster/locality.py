@@ -18,7 +18,12 @@ KafkaAdminClient; then:
      re-ranked (base + rank * step, /v1/explain); SIGKILL of the r3 broker
      then moves leaders to r2 (the next preference now, not r1), and its
      restart returns them to r3;
-  6. everything produced, including during the failovers, reads back.
+  6. SIGSTOP of the r3 broker (a silent peer: no connection reset, as for a
+     frozen process, a powered-off machine or a partition): the other
+     brokers' transports declare it down after transport.idle.timeout.ms of
+     silence, leaders move to r2 and writes are accepted; SIGCONT brings it
+     back and leaders return to r3;
+  7. everything produced, including during the failovers, reads back.
 Between 2 and 3 a visibility probe tails partition 0 from r2 (served by the
 r2 follower) while acks=all records are produced one by one, measuring
 produce acknowledgement -> arrival at that consumer (LOCALITY_PROBE_LEADER=1
@@ -51,6 +56,11 @@ SETS = [
     "leaders.transfer.cool.down.ms=3000",
     "leaders.transfer.healthy.min.ms=1000",
     "follower.read.max.staleness.ms=5000",
+    # A long step per rank: a follower in the second place that does not
+    # learn the leader is gone waits at least base + step for its own
+    # timer, so the SIGSTOP failover below is fast only if the transport's
+    # idle timeout noticed the silent broker (re-rank, early election).
+    "leaders.election.timeout.step.ms=8000",
     "log.flush.fsync.enable=false",
 ]
 
@@ -86,6 +96,7 @@ class Cluster:
             self.b[i] = {"kafka": p[i - 1], "rpc": p[2 + i], "admin": p[5 + i],
                          "region": REGIONS[i - 1], "rack": REGIONS[i - 1] + "-a"}
         self.procs = {}
+        self.frozen = set()
 
     def argv(self, i):
         b = self.b[i]
@@ -113,8 +124,18 @@ class Cluster:
         with open(os.path.join(self.root, "broker%d.pid" % i), "w") as f:
             f.write("%d\n" % self.procs[i].pid)
 
+    def freeze(self, i):
+        self.procs[i].send_signal(signal.SIGSTOP)
+        self.frozen.add(i)
+
+    def thaw(self, i):
+        self.procs[i].send_signal(signal.SIGCONT)
+        self.frozen.discard(i)
+
     def kill(self, i, sig=signal.SIGKILL):
         p = self.procs.get(i)
+        if i in self.frozen and p is not None and p.poll() is None:
+            self.thaw(i)  # a stopped process would not act on SIGTERM
         if p is not None and p.poll() is None:
             p.send_signal(sig)
             try:
@@ -492,15 +513,52 @@ def run(c):
     wait_for("leaders in r3", lambda: all_led_by(c, 2, 3), 45, 0.2)
     t_kill = time.monotonic()
     c.kill(3)
-    wait_for("leaders in r2 (next preferred)", lambda: all_led_by(c, 2, 2), 20, 0.1)
+    wait_for("leaders in r2 (next preferred)", lambda: all_led_by(c, 2, 2), 20, 0.05)
+    t_moved2 = time.monotonic() - t_kill
     more = {p: values("c", p, 20) for p in range(PARTITIONS)}
     produce(c, (1, 2), more, "c")
     t_writes2 = time.monotonic() - t_kill
-    log("failover after re-rank: writes accepted in r2 after %.2fs" % t_writes2)
+    log("failover after re-rank (SIGKILL): leaders in r2 after %.2fs, writes accepted after "
+        "%.2fs" % (t_moved2, t_writes2))
     for p in range(PARTITIONS):
         expected[p] += more[p]
     c.start(3)
     wait_for("leaders back in r3", lambda: all_led_by(c, 2, 3), 45, 0.2)
+
+    # A silent failure: the r3 broker freezes (no reset reaches its peers;
+    # TCP keeps the connections open). Only the transports' idle timeout
+    # tells the survivors; without it r2's voters keep their second-rank
+    # timeout and no r2 election can end before base + step.
+    slowest = (setting("raft.election.timeout.ms", 1000) +
+               setting("leaders.election.timeout.step.ms", 500)) / 1000.0
+    idle_before = {i: metric(c.metrics(i), "stretchlog_rpc_idle_timeouts_total", {})
+                   for i in (1, 2)}
+    t_stop = time.monotonic()
+    c.freeze(3)
+    wait_for("leaders in r2 after SIGSTOP", lambda: all_led_by(c, 2, 2), 60, 0.05)
+    t_moved_stop = time.monotonic() - t_stop
+    if t_moved_stop >= slowest:
+        raise RuntimeError("leaders moved %.2fs after SIGSTOP, no sooner than r2's own timers "
+                           "(%.2fs): the silent broker was not detected" %
+                           (t_moved_stop, slowest))
+    for i in (1, 2):
+        idle = metric(c.metrics(i), "stretchlog_rpc_idle_timeouts_total", {})
+        if idle <= idle_before[i]:
+            raise RuntimeError("broker %d counted no idle timeout for the frozen broker" % i)
+    more = {p: values("d", p, 20) for p in range(PARTITIONS)}
+    produce(c, (1, 2), more, "d")
+    t_writes_stop = time.monotonic() - t_stop
+    log("failover after SIGSTOP: leaders in r2 after %.2fs, writes accepted after %.2fs" %
+        (t_moved_stop, t_writes_stop))
+    for p in range(PARTITIONS):
+        expected[p] += more[p]
+    if not c.alive(3):
+        raise RuntimeError("the frozen broker exited")
+    t_cont = time.monotonic()
+    c.thaw(3)
+    wait_for("leaders back in r3 after SIGCONT", lambda: all_led_by(c, 2, 3), 45, 0.2)
+    t_failback_cont = time.monotonic() - t_cont
+    log("failback after SIGCONT: leaders in r3 after %.2fs" % t_failback_cont)
     want = {p: len(expected[p]) for p in range(PARTITIONS)}
     wait_for("replicas caught up at the end", lambda: hwms_equal(c, (1, 2, 3), want), 20)
     check_reads(c, expected)
@@ -508,6 +566,10 @@ def run(c):
     figure("failover_to_preferred_s", t_writes, "s")
     figure("failback_after_restart_s", t_failback, "s")
     figure("failover_after_rerank_s", t_writes2, "s")
+    figure("failover_sigkill_leaders_moved_s", t_moved2, "s")
+    figure("failover_sigstop_leaders_moved_s", t_moved_stop, "s")
+    figure("failover_sigstop_writes_s", t_writes_stop, "s")
+    figure("failback_after_sigcont_s", t_failback_cont, "s")
     figure("total_s", time.monotonic() - t0, "s")
 
 

@@ -13,7 +13,9 @@
  * timer can fire) b must lead by the time its broker's tick noticed the
  * failure or the vote guard plus a heartbeat passed, plus two vote rounds;
  * otherwise by the slowest re-ranked timer, one lost round and a hand-over
- * from c. Then a recovers; every leader must be back in a within a bound
+ * from c. A group whose early election is promised is held to that fast
+ * bound however its own election timer is drawn (the group holds that timer
+ * back while the early election is armed). Then a recovers; every leader must be back in a within a bound
  * (failback_bound(): catch-up, healthy streak, cool-down after a
  * hand-over, transfer), none earlier than a's voters could have been
  * healthy for leaders.transfer.healthy.min.ms (the hysteresis), each group
@@ -297,17 +299,19 @@ static void region_a_fails(struct sim *s, const struct fail_terms *ft, struct fa
 		struct sim_node *b = node_in(grp, 1);
 		uint64_t took = grp->leader_changed_ms - t0;
 		unsigned first = first_leader_after(grp, fg[k].term);
-		/* libraft's own timer may fire at b before the early election
-		 * is due (re-ranked to the base e, drawn from [e, 2e) since its
-		 * last leader contact), while c's vote guard is still closed:
-		 * that pre-vote fails and costs b a whole timeout. The design
-		 * does not hold it back: counted, and held to the ordinary
-		 * bound. */
+		/* libraft's own timer at b (re-ranked to the base e, drawn from
+		 * [e, 2e) since its last leader contact) could fire before the
+		 * early election is due, while c's vote guard is still closed;
+		 * that pre-vote would fail and cost b a whole timeout. The group
+		 * holds the timer back while the early election is armed
+		 * (raftlog/group.h, "Early election"); it can still fire while
+		 * a late message from the failed leader has cancelled the
+		 * early election until the next tick re-arms it. Counted, and
+		 * held to the fast bound all the same. */
 		bool preempted = fg[k].promised && b->campaigned_ms != 0 &&
-				 b->campaigned_ms < fg[k].campaign_ms && took > fg[k].bound_ms;
+				 b->campaigned_ms < fg[k].campaign_ms;
 		if (preempted) {
 			s->stats.early_preempted++;
-			fg[k].bound_ms = failover_bound(ft, false, 0);
 			sim_trace(s, "group %u: b's timer fired at %llu ms, before its early election "
 				     "(%llu ms)",
 				  k + 1, (unsigned long long)b->campaigned_ms,

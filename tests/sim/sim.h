@@ -105,8 +105,12 @@ struct sim_stats {
 	uint64_t failover_ms_max; /* region-fail: longest time until every leader was in b */
 	uint64_t failback_ms_max; /* region-fail: longest recovery until every leader was back in a */
 	/* region-fail: the largest share (per cent) of its bound that one group's
-	 * failover (or failback) used, and groups whose early election was
-	 * pre-empted by their own election timer (see scenario.c). */
+	 * failover (or failback) used, and groups whose own election timer
+	 * fired before their early election was due (see scenario.c). The
+	 * group holds that timer back while the early election is armed, so
+	 * this only happens while it is not: a message the failed leader sent
+	 * earlier landed after the failure was seen and cancelled it, and the
+	 * next loc tick had not re-armed it yet (with e below the tick). */
 	uint64_t failover_bound_pct_max;
 	uint64_t failback_bound_pct_max;
 	uint64_t early_preempted;

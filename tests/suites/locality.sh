@@ -6,7 +6,9 @@
 # writes accepted) and its restart (leaders return to r1 after the
 # cool-down), then an AlterConfigs to regions:r3,r2 (election timeouts
 # re-ranked on every replica, leaders move to r3) and SIGKILL of the r3
-# broker (leaders move to r2, the new next preference) and its restart.
+# broker (leaders move to r2, the new next preference) and its restart, then
+# SIGSTOP of the r3 broker (silent: leaders move to r2 once the transports'
+# idle timeout declares it down) and SIGCONT (leaders return to r3).
 # Needs kcat and python3 with kafka-python. $1 is the build
 # directory. The Python driver stops its brokers itself; the trap kills the
 # pids it recorded only if the driver died first.

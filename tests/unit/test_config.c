@@ -579,6 +579,27 @@ END_TEST
 static const struct error_case finish_cases[] = {
     {"raft.heartbeat.interval.ms=1s\n", SD_CONFIG_ECONFLICT, "must be below raft.election"},
     {"message.max.bytes=200m\n", SD_CONFIG_ECONFLICT, "exceeds socket.request.max.bytes"},
+    /* 16 MiB frames hold 16777216 - 72 bytes of batch; 16 - 72 of AppendEntries
+     * data with 32 entries in flight (72 = 16 frame + 40 message + 16 entry). */
+    {"message.max.bytes=16777145\n", SD_CONFIG_ECONFLICT,
+     "message.max.bytes (16777145) plus 72 bytes"},
+    {"message.max.bytes=16777144\n", 0, ""},
+    {"raft.append.max.bytes=16m\n", SD_CONFIG_ECONFLICT,
+     "raft.append.max.bytes (16777216) plus 568 bytes of encoding for up to "
+     "raft.max.inflight.entries (32)"},
+    {"raft.append.max.bytes=16776648\n", 0, ""},
+    {"raft.append.max.bytes=16776648\nraft.max.inflight.entries=33\n", SD_CONFIG_ECONFLICT,
+     "does not fit in an inter-broker frame (16777216 bytes)"},
+    {"raft.append.max.bytes=0\n", SD_CONFIG_EVALUE, "raft.append.max.bytes"},
+    {"raft.coalesce.max.bytes=17m\n", SD_CONFIG_EVALUE, "raft.coalesce.max.bytes"},
+    {"raft.coalesce.max.bytes=0\n", 0, ""},
+    {"transport.idle.timeout.ms=299\n", SD_CONFIG_ECONFLICT,
+     "transport.idle.timeout.ms (299) must be 0 (off) or at least 3 x "
+     "raft.heartbeat.interval.ms (100)"},
+    {"transport.idle.timeout.ms=300\n", 0, ""},
+    {"transport.idle.timeout.ms=0\n", 0, ""},
+    {"transport.idle.timeout.ms=39\nraft.heartbeat.interval.ms=10\n", SD_CONFIG_ECONFLICT,
+     "and at least 40"},
     {"advertised.listeners=OTHER://h:1\n", SD_CONFIG_ECONFLICT, "listener OTHER is not in"},
     {"listeners=PLAINTEXT://:9092\n", SD_CONFIG_ECONFLICT, "advertised.listeners must say"},
     {"listeners=PLAINTEXT://127.0.0.1:9093\n", SD_CONFIG_ECONFLICT,

@@ -874,6 +874,70 @@ START_TEST(leader_lost_campaigns_early)
 }
 END_TEST
 
+/* Armed, the early election holds back the follower's own (short) timer, so
+ * its pre-vote never goes out while the other survivor's guard is closed;
+ * an early election that fails leaves the normal timer in charge. */
+START_TEST(leader_lost_holds_own_timer)
+{
+	cluster_init(53);
+	c.min_election_ms = 1000;
+	c.election_ms[0] = 1000;
+	c.election_ms[1] = 5000;
+	c.election_ms[2] = 9000;
+	cluster_start();
+	ck_assert_int_eq(wait_leader(5000), 0);
+	struct rl_group *g2 = c.nodes[1].g;
+	/* Re-ranked as the host does: its own timer is now [1000, 2000) after
+	 * its last leader contact. */
+	ck_assert_int_eq(rl_group_set_election_timeout(g2, 1000), 0);
+	step_ms(300);
+	struct rl_group_status st;
+	/* A false alarm while node 2 alone stops hearing the leader: the early
+	 * pre-vote fails (node 3 and the leader hear from each other), then
+	 * node 2's ordinary timer runs again, and nobody is deposed. */
+	c.cut[1][2] = true;
+	step_ms(10);
+	rl_group_get_status(g2, &st);
+	uint64_t term = st.term;
+	uint64_t at = st.last_leader_contact_ms + 1000 + 100;
+	ck_assert_int_eq(rl_group_leader_lost(g2, 100), 0);
+	ck_assert_uint_eq(rl_group_deadline_ms(g2), at);
+	step_ms(at + 50 - c.now);
+	rl_group_get_status(g2, &st);
+	ck_assert_int_eq(st.role, RAFT_CANDIDATE);
+	ck_assert_uint_le(rl_group_deadline_ms(g2), c.now + 2000);
+	c.cut[1][2] = false;
+	step_ms(500);
+	ck_assert_int_eq(leader(), 0);
+	ck_assert_uint_eq(term_of(0), term);
+	rl_group_get_status(g2, &st);
+	ck_assert_int_eq(st.role, RAFT_FOLLOWER);
+	/* Node 2 stops hearing the leader 150 ms before node 3, then the leader
+	 * crashes. Armed for 1000 ms after the guard, node 2's own timer
+	 * (before 2000 ms) would fire first, possibly while node 3's guard is
+	 * still closed; held back, node 2 stays a follower until the armed
+	 * time and then wins at once. */
+	c.cut[1][2] = true;
+	step_ms(150);
+	stop_node(0);
+	rl_group_get_status(g2, &st);
+	term = st.term;
+	at = st.last_leader_contact_ms + 1000 + 1000;
+	ck_assert_int_eq(rl_group_leader_lost(g2, 1000), 0);
+	ck_assert_uint_eq(rl_group_deadline_ms(g2), at);
+	while (c.now < at) {
+		rl_group_get_status(g2, &st);
+		ck_assert_int_eq(st.role, RAFT_FOLLOWER);
+		ck_assert_uint_eq(st.term, term);
+		step_ms(1);
+	}
+	ck_assert_int_eq(wait_leader(3000), 1);
+	ck_assert_uint_lt(c.now, at + 50);
+	ck_assert_uint_eq(term_of(1), term + 1);
+	cluster_down();
+}
+END_TEST
+
 /* ---- Catch-up ------------------------------------------------------------
  * A follower behind the leader's Raft window gets the missing log range by
  * streaming transfer and ends byte-identical to the leader, old data
@@ -2330,6 +2394,7 @@ Suite *group_suite(void)
 	tcase_add_test(tc, vote_guard_keeps_healthy_leader);
 	tcase_add_test(tc, vote_guard_no_disruption);
 	tcase_add_test(tc, leader_lost_campaigns_early);
+	tcase_add_test(tc, leader_lost_holds_own_timer);
 	tcase_add_test(tc, stale_term_answered);
 	tcase_add_test(tc, prevote_grant_keeps_term);
 	suite_add_tcase(s, tc);

@@ -34,6 +34,7 @@ struct node {
 	recv_hook on_recv;
 	void *ctx;
 	bool up[MAX_ID];
+	uint64_t changed_ms[MAX_ID]; /* loop time of the last up or down */
 	int ups;
 	int downs;
 };
@@ -54,6 +55,7 @@ static void node_peer(struct sl_transport *t, uint64_t id, bool up)
 	ck_assert_msg(n->up[id] != up, "peer %" PRIu64 " reported %s twice", id,
 		      up ? "up" : "down");
 	n->up[id] = up;
+	n->changed_ms[id] = uv_now(n->loop);
 	if (up) {
 		n->ups++;
 	} else {
@@ -306,6 +308,10 @@ START_TEST(config_validation)
 	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
 			 SL_TRANSPORT_EINVAL);
 	test_config(&cfg);
+	cfg.idle_timeout_ms = SL_TRANSPORT_IDLE_TIMEOUT_MS_MIN - 1;
+	ck_assert_int_eq(sl_transport_init(&t, &loop, 1, "127.0.0.1", 0, &cfg, &cbs),
+			 SL_TRANSPORT_EINVAL);
+	test_config(&cfg);
 	ck_assert_int_eq(sl_transport_init(&t, &loop, 0, "127.0.0.1", 0, &cfg, &cbs),
 			 SL_TRANSPORT_EINVAL);
 	cbs.recv = NULL;
@@ -315,6 +321,32 @@ START_TEST(config_validation)
 	ck_assert_str_eq(sl_transport_err_name(SL_RPC_ETRUNCATED), "SL_RPC_ETRUNCATED");
 	ck_assert_str_eq(sl_transport_strerror(SL_RPC_ENOMEM), "out of memory");
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* The AppendEntries overhead the configuration checks against the frame limit
+ * (server/config_get.c) is what the codec really writes. */
+START_TEST(append_overhead_matches_codec)
+{
+	char data[3][10] = {"a", "bb", "ccc"};
+	struct raft_entry entries[3];
+	for (int i = 0; i < 3; i++) {
+		entries[i] = (struct raft_entry){.term = 1, .type = RAFT_COMMAND};
+		entries[i].buf = (struct raft_buffer){.base = data[i], .len = (size_t)i + 1};
+	}
+	struct raft_message m = {.type = RAFT_APPEND_ENTRIES};
+	m.append_entries = (struct raft_append_entries){
+	    .term = 2, .prev_log_index = 5, .prev_log_term = 1, .leader_commit = 4};
+	m.append_entries.entries = entries;
+	for (unsigned n = 0; n <= 3; n++) {
+		m.append_entries.n_entries = n;
+		uint8_t *buf = NULL;
+		size_t total = 0;
+		ck_assert_int_eq(sl_rpc_encode(&m, 7, &buf, &total), 0);
+		ck_assert_uint_eq(total - 7, SL_RPC_APPEND_FIXED_BYTES +
+						 n * SL_RPC_ENTRY_HEADER_BYTES + n * (n + 1) / 2);
+		sl_free(buf);
+	}
 }
 END_TEST
 
@@ -1485,7 +1517,8 @@ static size_t put_hello(uint8_t *out, uint32_t magic, uint64_t sender, uint64_t 
 {
 	size_t clen = strlen(cluster);
 	size_t plen = 4 + 2 + 2 + 8 + 8 + 2 + clen;
-	size_t n = put_frame(out, (uint32_t)(plen + 12), 1, SL_TRANSPORT_FRAME_HELLO, 0, 0);
+	size_t n = put_frame(out, (uint32_t)(plen + 12), SL_TRANSPORT_WIRE_VERSION,
+			     SL_TRANSPORT_FRAME_HELLO, 0, 0);
 	uint8_t *p = out + n;
 	p[0] = (uint8_t)(magic >> 24);
 	p[1] = (uint8_t)(magic >> 16);
@@ -1528,13 +1561,17 @@ static int build_cases(struct hostile_case *c)
 	c[n] = (struct hostile_case){"bad version", 0, {0}, false, true};
 	c[n].len = put_frame(c[n].data, 12, 9, 1, 0, 0), n++;
 	c[n] = (struct hostile_case){"unknown type", 0, {0}, false, true};
-	c[n].len = put_frame(c[n].data, 12, 1, 77, 0, 0), n++;
+	c[n].len = put_frame(c[n].data, 12, SL_TRANSPORT_WIRE_VERSION, 77, 0, 0), n++;
 	c[n] = (struct hostile_case){"flags set", 0, {0}, false, true};
-	c[n].len = put_frame(c[n].data, 12, 1, 1, 0x8000, 0), n++;
+	c[n].len = put_frame(c[n].data, 12, SL_TRANSPORT_WIRE_VERSION, 1, 0x8000, 0), n++;
 	c[n] = (struct hostile_case){"oversized hello", 0, {0}, false, true};
-	c[n].len = put_frame(c[n].data, 60000, 1, SL_TRANSPORT_FRAME_HELLO, 0, 0), n++;
+	c[n].len =
+	    put_frame(c[n].data, 60000, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_HELLO, 0, 0),
+	n++;
 	c[n] = (struct hostile_case){"raft before hello", 0, {0}, false, true};
-	c[n].len = put_frame(c[n].data, 12, 1, SL_TRANSPORT_FRAME_RAFT, 0, 1), n++;
+	c[n].len =
+	    put_frame(c[n].data, 12, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_RAFT, 0, 1),
+	n++;
 	c[n] = (struct hostile_case){"other cluster", 0, {0}, false, true};
 	c[n].len = put_hello(c[n].data, MAGIC, 3, 5, "other-cluster"), n++;
 	c[n] = (struct hostile_case){"wrong receiver", 0, {0}, false, true};
@@ -1554,24 +1591,50 @@ static int build_cases(struct hostile_case *c)
 	size_t h;
 	c[n] = (struct hostile_case){"malformed raft payload", 0, {0}, false, true};
 	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
-	h += put_frame(c[n].data + h, 12 + 4, 1, SL_TRANSPORT_FRAME_RAFT, 0, 1);
+	h += put_frame(c[n].data + h, 12 + 4, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_RAFT, 0,
+		       1);
 	memcpy(c[n].data + h, "\x01\x09\x00\x00", 4); /* unknown raft type 9 */
 	h += 4;
 	/* A valid frame right behind it must not be delivered. */
-	h += put_frame(c[n].data + h, 12 + 8, 1, SL_TRANSPORT_FRAME_CONTROL, 0, 1);
+	h += put_frame(c[n].data + h, 12 + 8, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_CONTROL,
+		       0, 1);
 	memset(c[n].data + h, 0, 8);
 	c[n].len = h + 8, n++;
 	c[n] = (struct hostile_case){"frame over the limit", 0, {0}, false, true};
 	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
-	c[n].len = h + put_frame(c[n].data + h, 100u << 20, 1, SL_TRANSPORT_FRAME_BULK, 0, 1), n++;
+	c[n].len = h + put_frame(c[n].data + h, 100u << 20, SL_TRANSPORT_WIRE_VERSION,
+				 SL_TRANSPORT_FRAME_BULK, 0, 1),
+	n++;
 	c[n] = (struct hostile_case){"second hello", 0, {0}, false, true};
 	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
 	c[n].len = h + put_hello(c[n].data + h, MAGIC, 3, 5, "test-cluster"), n++;
 	c[n] = (struct hostile_case){"truncated frame", 0, {0}, true, true};
 	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
-	h += put_frame(c[n].data + h, 12 + 100, 1, SL_TRANSPORT_FRAME_CONTROL, 0, 1);
+	h += put_frame(c[n].data + h, 12 + 100, SL_TRANSPORT_WIRE_VERSION,
+		       SL_TRANSPORT_FRAME_CONTROL, 0, 1);
 	memset(c[n].data + h, 0xAB, 40); /* 40 of the promised 100 bytes */
 	c[n].len = h + 40, n++;
+	c[n] = (struct hostile_case){"ping with a payload", 0, {0}, false, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	h += put_frame(c[n].data + h, 12 + 4, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_PING, 0,
+		       0);
+	memset(c[n].data + h, 0, 4);
+	c[n].len = h + 4, n++;
+	c[n] = (struct hostile_case){"ping with a group", 0, {0}, false, true};
+	h = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	c[n].len = h + put_frame(c[n].data + h, 12, SL_TRANSPORT_WIRE_VERSION,
+				 SL_TRANSPORT_FRAME_PING, 0, 7),
+	n++;
+	c[n] = (struct hostile_case){"ping before hello", 0, {0}, false, true};
+	c[n].len =
+	    put_frame(c[n].data, 12, SL_TRANSPORT_WIRE_VERSION, SL_TRANSPORT_FRAME_PING, 0, 0),
+	n++;
+	/* A version-1 broker (no PING) is refused at the handshake. */
+	c[n] = (struct hostile_case){"version 1 hello", 0, {0}, false, true};
+	c[n].len = put_hello(c[n].data, MAGIC, 3, 5, "test-cluster");
+	c[n].data[4] = 1;
+	c[n].data[SL_TRANSPORT_FRAME_HEADER_BYTES + 5] = 1;
+	n++;
 	c[n] = (struct hostile_case){"silent client", 0, {0}, false, true};
 	n++;
 	return n;
@@ -1656,6 +1719,194 @@ START_TEST(hostile_peers_are_cut_off)
 	ck_assert_uint_eq(s.protocol_errors, (uint64_t)n);
 	ck_assert_uint_eq(s.peers_up, 1);
 	teardown(&loop, all, 2);
+}
+END_TEST
+
+/* ---- liveness ------------------------------------------------------------- */
+
+#define IDLE_MS 300u
+
+struct live_watch {
+	struct node *n;
+	uint64_t peer;
+	bool want_up;
+};
+
+static bool peer_state_is(void *arg)
+{
+	struct live_watch *w = arg;
+	return w->n->up[w->peer] == w->want_up;
+}
+
+static bool never_true(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* Starts transport B (broker 5, idle timeout IDLE_MS) with peer 3 registered,
+ * connects r to it as peer 3 with a valid HELLO, and returns the loop time at
+ * which B reported peer 3 up. r sends nothing more unless the test makes it. */
+static uint64_t raw_peer_up(uv_loop_t *loop, struct node *b, struct raw *r)
+{
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.idle_timeout_ms = IDLE_MS;
+	node_start(b, loop, 5, 0, &cfg);
+	ck_assert_int_eq(sl_transport_add_peer(&b->t, 3, "127.0.0.1", 1), 0);
+	r->len = put_hello(r->data, MAGIC, 3, 5, "test-cluster");
+	raw_start(loop, r, b->port);
+	struct live_watch up = {b, 3, true};
+	ck_assert(run_until(loop, peer_state_is, &up, WAIT_MS));
+	return b->changed_ms[3];
+}
+
+/* Two real transports with nothing to say to each other stay connected: the
+ * PINGs are what each side receives. */
+START_TEST(idle_pair_stays_up_on_pings)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sl_transport_config cfg;
+	test_config(&cfg);
+	cfg.idle_timeout_ms = IDLE_MS;
+	struct node a = {0}, b = {0};
+	struct node *all[2] = {&a, &b};
+	node_start(&a, &loop, 1, 0, &cfg);
+	node_start(&b, &loop, 2, 0, &cfg);
+	link_nodes(&a, &b);
+	wait_linked(&loop, all, 2);
+	run_until(&loop, never_true, NULL, 6 * IDLE_MS);
+	ck_assert(a.up[2] && b.up[1]);
+	ck_assert_int_eq(a.downs + b.downs, 0);
+	struct sl_transport_stats sa = stats_of(&a), sb = stats_of(&b);
+	ck_assert_uint_eq(sa.idle_timeouts + sb.idle_timeouts, 0);
+	/* One PING per quarter timeout each way: about 24 in 6 timeouts. */
+	ck_assert_uint_ge(sa.pings_sent, 6);
+	ck_assert_uint_ge(sb.pings_sent, 6);
+	ck_assert_uint_eq(sa.frames_received + sb.frames_received, 0); /* never delivered */
+	teardown(&loop, all, 2);
+}
+END_TEST
+
+/* A peer that completes the handshake and then falls silent (no RST: a frozen
+ * process or a partition) is reported down once idle_timeout_ms has passed
+ * without a byte from it, and not before. */
+START_TEST(silent_peer_declared_down)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct node b = {0};
+	struct node *all[1] = {&b};
+	struct raw *r = calloc(1, sizeof(*r));
+	uint64_t up_ms = raw_peer_up(&loop, &b, r);
+	struct live_watch down = {&b, 3, false};
+	ck_assert(run_until(&loop, peer_state_is, &down, WAIT_MS));
+	/* Measured by the loop clock the transport itself reads. */
+	ck_assert_uint_ge(b.changed_ms[3] - up_ms, IDLE_MS);
+	struct sl_transport_stats s = stats_of(&b);
+	ck_assert_uint_eq(s.idle_timeouts, 1);
+	ck_assert_uint_eq(s.protocol_errors, 0);
+	ck_assert_uint_eq(s.peers_up, 0);
+	ck_assert_int_eq(b.downs, 1);
+	ck_assert(strstr(sl_transport_errmsg(&b.t), "idle_timeout") != NULL);
+	/* B wrote its HELLO and PINGs, then closed: the raw side sees the end. */
+	ck_assert(run_until(&loop, raw_is_closed, r, WAIT_MS));
+	ck_assert_uint_gt(r->received, SL_TRANSPORT_FRAME_HEADER_BYTES * 2);
+	free(r);
+	teardown(&loop, all, 1);
+}
+END_TEST
+
+/* A busy but slow peer: after the handshake it sends one CONTROL frame whose
+ * bytes trickle in over several idle timeouts, never pausing a whole one. It
+ * stays up and the frame is delivered intact. */
+#define TRICKLE_PIECES 12
+struct trickle {
+	struct raw raw;
+	uv_timer_t timer;
+	uv_write_t writes[TRICKLE_PIECES];
+	uint8_t frame[16 + 248]; /* 12 pieces of 22 bytes */
+	size_t piece;
+	bool timer_closed;
+};
+
+static void trickle_tick(uv_timer_t *timer)
+{
+	struct trickle *tr = timer->data;
+	size_t step = sizeof(tr->frame) / TRICKLE_PIECES;
+	uv_buf_t buf = uv_buf_init((char *)tr->frame + tr->piece * step, (unsigned)step);
+	ck_assert_int_eq(
+	    uv_write(&tr->writes[tr->piece], (uv_stream_t *)&tr->raw.tcp, &buf, 1, NULL), 0);
+	if (++tr->piece == TRICKLE_PIECES) {
+		uv_timer_stop(timer);
+	}
+}
+
+static void trickle_timer_closed(uv_handle_t *h)
+{
+	((struct trickle *)h->data)->timer_closed = true;
+}
+
+struct trickle_ctx {
+	int frames;
+	bool intact;
+};
+
+static void trickle_recv(struct node *n, const struct sl_transport_frame *f)
+{
+	struct trickle_ctx *ctx = n->ctx;
+	ck_assert_uint_eq(f->peer_id, 3);
+	ck_assert_int_eq(f->type, SL_TRANSPORT_FRAME_CONTROL);
+	ctx->frames++;
+	ctx->intact = f->payload_len == 248;
+	for (size_t i = 0; i < f->payload_len; i++) {
+		ctx->intact = ctx->intact && f->payload[i] == (uint8_t)i;
+	}
+}
+
+static bool trickle_delivered(void *arg)
+{
+	return ((struct trickle_ctx *)arg)->frames > 0;
+}
+
+START_TEST(slow_busy_peer_stays_up)
+{
+	quiet_logs();
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct node b = {0};
+	struct node *all[1] = {&b};
+	struct trickle_ctx ctx = {0};
+	b.ctx = &ctx;
+	b.on_recv = trickle_recv;
+	struct trickle *tr = calloc(1, sizeof(*tr));
+	size_t h = put_frame(tr->frame, 12 + 248, SL_TRANSPORT_WIRE_VERSION,
+			     SL_TRANSPORT_FRAME_CONTROL, 0, 9);
+	for (size_t i = 0; i < 248; i++) {
+		tr->frame[h + i] = (uint8_t)i;
+	}
+	raw_peer_up(&loop, &b, &tr->raw);
+	/* 12 pieces, one per third of the timeout: four timeouts in all. */
+	uv_timer_init(&loop, &tr->timer);
+	tr->timer.data = tr;
+	uv_timer_start(&tr->timer, trickle_tick, IDLE_MS / 3, IDLE_MS / 3);
+	ck_assert(run_until(&loop, trickle_delivered, &ctx, WAIT_MS));
+	ck_assert(ctx.intact);
+	ck_assert(b.up[3]);
+	ck_assert_int_eq(b.downs, 0);
+	ck_assert_uint_eq(stats_of(&b).idle_timeouts, 0);
+	/* Then silence: now it goes down. */
+	struct live_watch down = {&b, 3, false};
+	ck_assert(run_until(&loop, peer_state_is, &down, WAIT_MS));
+	ck_assert_uint_eq(stats_of(&b).idle_timeouts, 1);
+	uv_close((uv_handle_t *)&tr->timer, trickle_timer_closed);
+	ck_assert(run_until(&loop, raw_is_closed, &tr->raw, WAIT_MS));
+	teardown(&loop, all, 1);
+	ck_assert(tr->timer_closed);
+	free(tr);
 }
 END_TEST
 
@@ -1820,6 +2071,7 @@ Suite *transport_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, backoff_grows_with_jitter);
 	tcase_add_test(tc, config_validation);
+	tcase_add_test(tc, append_overhead_matches_codec);
 	tcase_add_test(tc, api_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sockets");
@@ -1832,6 +2084,9 @@ Suite *transport_suite(void)
 	tcase_add_test(tc, reconnect_after_restart);
 	tcase_add_test(tc, hostile_peers_are_cut_off);
 	tcase_add_test(tc, pending_handshakes_are_bounded);
+	tcase_add_test(tc, idle_pair_stays_up_on_pings);
+	tcase_add_test(tc, silent_peer_declared_down);
+	tcase_add_test(tc, slow_busy_peer_stays_up);
 	tcase_add_test(tc, close_and_remove_inside_recv_callback);
 	tcase_add_test(tc, allocation_failure_sweep);
 	suite_add_tcase(s, tc);
