@@ -126,6 +126,10 @@ struct rl_entry {
 	enum rl_kind kind; /* must match what rl_batch_kind() says of buf */
 	uint8_t *buf;      /* one whole RecordBatch v2; borrowed until the cb */
 	size_t len;        /* bytes of buf, exactly the batch size */
+	/* The caller verified buf's CRC-32C in this process since its bytes
+	 * last changed (or built the batch): rl_append() then checks the
+	 * framing only. Leave false for bytes of unknown origin. */
+	bool crc_checked;
 };
 
 /* What the log knows about one retained entry. */
@@ -300,7 +304,8 @@ struct rl_append_req {
 };
 
 /* Appends n (>= 1) entries after the last index. Every batch is validated
- * (header, size <= batch_bytes_max, CRC-32C, kind) before anything changes;
+ * (header, size <= batch_bytes_max, CRC-32C unless crc_checked, kind)
+ * before anything changes;
  * terms must not decrease. entries is copied; each buf is borrowed until cb
  * (in ASSIGN mode it is modified in place), and rl_entry_read() serves the
  * entries from it until then. On return the indexes and offsets have
