@@ -424,6 +424,13 @@ int rl_entry_get_info(const struct rl_log *log, uint64_t index, struct rl_entry_
 int rl_entry_read(struct rl_log *log, uint64_t index, void *dst, size_t dst_size,
 		  struct rl_entry_info *info);
 
+/* The bytes of the entry at Raft index while its append has not completed:
+ * sets *buf (the appender's borrowed buffer, valid until the append's
+ * callback runs: use it within the current loop callback only) and *len.
+ * Returns 0, or RL_ENOTFOUND when the entry is not pending (then
+ * rl_entry_read() reads it). Saves a copy when sending fresh entries. */
+int rl_entry_peek(const struct rl_log *log, uint64_t index, const uint8_t **buf, size_t *len);
+
 /* Finds the Raft index of the batch containing offset. Returns 0 or
  * RL_ENOTFOUND. */
 int rl_offset_to_index(const struct rl_log *log, int64_t offset, uint64_t *index);
