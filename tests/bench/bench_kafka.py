@@ -23,6 +23,8 @@ usage: bench_kafka.py BUILD_DIR
   SL_BENCH_KAFKA_MB         produce volume of the throughput run (default 400)
   SL_BENCH_KAFKA_PARTITIONS partitions of the topic (default 3)
   SL_BENCH_KAFKA_LINGER_MS  producer linger.ms (default 10)
+  SL_BENCH_KAFKA_INFLIGHT   producer max.in.flight per broker (default 5;
+                            the replication peer keeps 8 batches in flight)
   SL_BENCH_KAFKA_NO_PEER=1  skip the replication peer (no ratio line)
 """
 import os
@@ -42,6 +44,7 @@ from cluster import start_on_free_ports  # noqa: E402
 VOLUME_MB = float(os.environ.get("SL_BENCH_KAFKA_MB", "400"))
 PARTITIONS = int(os.environ.get("SL_BENCH_KAFKA_PARTITIONS", "3"))
 LINGER_MS = int(os.environ.get("SL_BENCH_KAFKA_LINGER_MS", "10"))
+INFLIGHT = int(os.environ.get("SL_BENCH_KAFKA_INFLIGHT", "5"))
 LATENCY_SECONDS = 8.0
 CONSUME_PASSES = 3
 
@@ -93,6 +96,8 @@ def measure(client, bootstrap, repl):
     def cmd(mode, topic, *extra):
         argv = list(base)
         argv[1] = mode
+        if mode == "produce":
+            extra = extra + ("--inflight", str(INFLIGHT))
         return argv + ["--topic", topic] + list(extra)
 
     for t in ("bench", "bench_lat"):

@@ -6,13 +6,15 @@
  *       leader for every partition.
  *   kafka_bench produce --bootstrap B --topic T --bytes N [--record-bytes 1024]
  *                       [--rate-mbps R] [--linger-ms 10] [--batch-bytes 1000000]
+ *                       [--inflight 5]
  *       Produces N bytes of record values (acks=all, no compression, values
  *       of incompressible bytes), at most R MB/s when R > 0, and prints
  *       RESULT produce mb_s=.. wall_mb_s=.. records=.. seconds=.. first_ms=..
  *              p50_ms=.. p99_ms=.. errors=..
  *       mb_s is the steady state (first delivery to last), wall_mb_s counts
  *       from the start (connections, metadata), first_ms is the time to
- *       the first delivery. Latency is enqueue (rd_kafka_produce) to
+ *       the first delivery. --inflight is librdkafka's max.in.flight
+ *       (requests per broker connection). Latency is enqueue (rd_kafka_produce) to
  *       delivery report.
  *   kafka_bench consume --bootstrap B --topic T --partitions P [--passes K]
  *                       [--records N]
@@ -47,6 +49,7 @@ struct opts {
 	double rate_mbps;
 	int linger_ms;
 	int batch_bytes;
+	int inflight;
 	int partitions;
 	int passes;
 	int replication;
@@ -76,6 +79,7 @@ static void usage(void)
 		"usage: kafka_bench create --bootstrap B --topic T --partitions P [--replication 3]\n"
 		"       kafka_bench produce --bootstrap B --topic T --bytes N [--record-bytes 1024]\n"
 		"                   [--rate-mbps R] [--linger-ms 10] [--batch-bytes 1000000]\n"
+		"                   [--inflight 5]\n"
 		"       kafka_bench consume --bootstrap B --topic T --partitions P [--passes 1]\n"
 		"                   [--records N]\n");
 	exit(2);
@@ -174,7 +178,7 @@ static int produce(const struct opts *o)
 	set_int(conf, "queue.buffering.max.kbytes", 1048576);
 	set_int(conf, "queue.buffering.max.messages", 1000000);
 	set(conf, "enable.idempotence", "false");
-	set(conf, "max.in.flight", "5");
+	set_int(conf, "max.in.flight", o->inflight);
 	set(conf, "socket.send.buffer.bytes", "4194304");
 	rd_kafka_conf_set_opaque(conf, &ps);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -429,7 +433,7 @@ static int create(const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.record_bytes = 1024, .linger_ms = 10, .batch_bytes = 1000000,
+	struct opts o = {.record_bytes = 1024, .linger_ms = 10, .batch_bytes = 1000000, .inflight = 5,
 			 .passes = 1, .replication = 3};
 	if (argc < 2) {
 		usage();
@@ -455,6 +459,8 @@ int main(int argc, char **argv)
 			o.linger_ms = atoi(v);
 		} else if (strcmp(k, "--batch-bytes") == 0) {
 			o.batch_bytes = atoi(v);
+		} else if (strcmp(k, "--inflight") == 0) {
+			o.inflight = atoi(v);
 		} else if (strcmp(k, "--partitions") == 0) {
 			o.partitions = atoi(v);
 		} else if (strcmp(k, "--replication") == 0) {
@@ -468,7 +474,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.bootstrap == NULL || o.topic == NULL || o.record_bytes < 1 || o.passes < 1 ||
-	    o.batch_bytes < 1024 || o.linger_ms < 0) {
+	    o.batch_bytes < 1024 || o.linger_ms < 0 || o.inflight < 1) {
 		usage();
 	}
 	if (strcmp(o.mode, "produce") == 0) {
