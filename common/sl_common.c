@@ -1,6 +1,7 @@
 /* Implementation of the shared helpers declared in sl_common.h. */
 #include "sl_common.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -99,6 +100,12 @@ char *sl_strdup(const char *s)
 		memcpy(d, s, n);
 	}
 	return d;
+}
+
+void sl_alloc_tune_for_service(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 void sl_free(void *p)

@@ -41,6 +41,14 @@ void *sl_realloc(void *p, size_t n);
 char *sl_strdup(const char *s);
 void sl_free(void *p);
 
+/* For long-running servers that allocate and free many buffers of up to a
+ * few MiB per second (batches, frames, messages): serves them from the
+ * heap and keeps freed memory (up to 256 MiB above the in-use peak) instead
+ * of mapping fresh zeroed pages for every one of them (glibc's default maps
+ * each allocation above its dynamic threshold, and every first touch of
+ * such a page is a fault). Call once at start-up, before threads start. */
+void sl_alloc_tune_for_service(void);
+
 /* Fault injection. */
 enum sl_fault_kind {
 	SL_FAULT_ALLOC = 0,

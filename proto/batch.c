@@ -75,7 +75,8 @@ int kp_batch_parse_header(const uint8_t *buf, size_t len, struct kp_batch_header
 	return 0;
 }
 
-int kp_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct kp_batch_header *out)
+int kp_batch_check_frame(const uint8_t *buf, size_t len, size_t max_bytes,
+			 struct kp_batch_header *out)
 {
 	struct kp_batch_header h;
 	int rc = kp_batch_parse_header(buf, len, &h);
@@ -91,7 +92,20 @@ int kp_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct k
 	if (len < size) {
 		return KP_ETRUNC;
 	}
-	uint32_t crc = kp_crc32c(0, buf + KP_BATCH_CRC_START, size - KP_BATCH_CRC_START);
+	if (out != NULL) {
+		*out = h;
+	}
+	return 0;
+}
+
+int kp_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct kp_batch_header *out)
+{
+	struct kp_batch_header h;
+	int rc = kp_batch_check_frame(buf, len, max_bytes, &h);
+	if (rc != 0) {
+		return rc;
+	}
+	uint32_t crc = kp_crc32c(0, buf + KP_BATCH_CRC_START, kp_batch_size(&h) - KP_BATCH_CRC_START);
 	if (crc != h.crc) {
 		return KP_ECRC;
 	}

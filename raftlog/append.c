@@ -29,7 +29,8 @@ static int check_entry(struct rl_log *log, const struct rl_entry *e, unsigned i,
 		rl__errmsg_set(log->errmsg, "append: entry %u: no batch", i);
 		return RL_EBATCH;
 	}
-	int rv = kp_batch_validate(e->buf, e->len, log->cfg.batch_bytes_max, &h);
+	int rv = e->crc_checked ? kp_batch_check_frame(e->buf, e->len, log->cfg.batch_bytes_max, &h)
+				: kp_batch_validate(e->buf, e->len, log->cfg.batch_bytes_max, &h);
 	if (rv == KP_ETOOLARGE) {
 		rl__errmsg_set(log->errmsg, "append: entry %u: batch of %zu bytes over batch_bytes_max %u",
 			       i, e->len, log->cfg.batch_bytes_max);

@@ -62,8 +62,9 @@
  *   timestamp type) become ONE merged RecordBatch = one entry
  *   (kp_batch_merge(): records re-encoded with new offset and timestamp
  *   deltas, lz4 recompressed, CRC recomputed) of at most
- *   min(coalesce_bytes_max, the log's batch_bytes_max) bytes; any other
- *   batch is its own entry, unchanged. Submission order is offset order:
+ *   min(coalesce_bytes_max, the log's batch_bytes_max) bytes; a batch
+ *   of at least a quarter of that is large enough alone and is never
+ *   re-encoded; any other batch is its own entry, unchanged. Submission order is offset order:
  *   queued batches are stepped in order, all in one RAFT_SUBMIT. Each
  *   request keeps its own completion, acks level and offsets (the merged
  *   entry's base offset plus the records before it); every request is
@@ -484,8 +485,12 @@ struct rl_submit_req {
 /* Submits one producer batch (a validated RecordBatch v2; ownership of
  * batch, sl_malloc'd, passes to the group on success). Leader only. The
  * batch may be merged with others into one entry (see "Coalescing").
+ * The caller vouches for its CRC-32C: it built the batch or
+ * kp_batch_validate() accepted it (the group checks the framing only, and
+ * no later step of this process checks the CRC again; a bad one would be
+ * stored and cut off as a torn tail by recovery).
  * Returns 0, RL_ENOTLEADER, RL_ESHUTDOWN, RL_EBATCH (not one whole
- * CRC-valid data batch), RL_ETOOLARGE (above the log's batch_bytes_max),
+ * data batch), RL_ETOOLARGE (above the log's batch_bytes_max),
  * RL_ENOMEM, RL_EINVAL or RL_EIO; cb never runs inside the call. */
 int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batch, size_t len,
 		    enum rl_acks acks, rl_submit_cb cb, uint64_t now_ms);

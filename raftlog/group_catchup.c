@@ -463,6 +463,7 @@ static unsigned parse_window(struct rl_group *g, struct rl_entry *entries, unsig
 		entries[i].kind = kind;
 		entries[i].buf = rx->buf + pos;
 		entries[i].len = size;
+		entries[i].crc_checked = true; /* kp_batch_validate() above */
 		offset = h.base_offset + h.last_offset_delta + 1;
 		pos += size;
 	}

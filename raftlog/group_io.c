@@ -242,6 +242,11 @@ static int entry_bytes(struct rl_group *g, struct rl__append_op *op, const struc
 {
 	out->term = e->term;
 	out->kind = (enum rl_kind)e->type;
+	/* Every batch persisted here had its CRC checked in this process:
+	 * received ones by prepare_entries(), submitted ones at
+	 * rl_group_submit() (the host vouches for them), merged and control
+	 * ones were built here. */
+	out->crc_checked = true;
 	if (!leader) {
 		/* Received: the whole batch (CONFIG entries carry the payload
 		 * for libraft, the batch for us). */

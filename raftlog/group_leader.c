@@ -139,6 +139,11 @@ static size_t coalesce_cap(const struct rl_group *g)
  * a run that still ends up above the cap is retried one batch shorter. */
 #define MERGE_GROWTH_PER_RECORD 4u
 
+/* A batch of at least cap / MERGE_LARGE_FRACTION bytes is its own entry:
+ * it is large enough for the in-flight cap, and re-encoding it (every
+ * record, then the CRC) would cost more CPU than the entries it saves. */
+#define MERGE_LARGE_FRACTION 4u
+
 /* Merges the run of n (>= 2) requests starting at first into one batch of
  * at most cap bytes, shortening the run while the merge is too large.
  * Returns how many requests the batch in *out holds (>= 2), or 0 when
@@ -183,10 +188,11 @@ static struct rl_submit_req *build_entry(struct rl_group *g, struct rl_submit_re
 	struct rl_submit_req *q = r->next_;
 	(void)kp_batch_parse_header(r->batch_, r->len_, &h0); /* validated on submit */
 	size_t est = r->len_ + MERGE_GROWTH_PER_RECORD * (size_t)r->records_;
-	while (kp_batch_mergeable(&h0) && q != NULL) {
+	size_t large = cap / MERGE_LARGE_FRACTION;
+	while (r->len_ < large && kp_batch_mergeable(&h0) && q != NULL) {
 		size_t more = q->len_ + MERGE_GROWTH_PER_RECORD * (size_t)q->records_;
 		(void)kp_batch_parse_header(q->batch_, q->len_, &h);
-		if (est + more > cap || !kp_batch_merge_compatible(&h0, &h)) {
+		if (q->len_ >= large || est + more > cap || !kp_batch_merge_compatible(&h0, &h)) {
 			break;
 		}
 		est += more;
@@ -335,7 +341,8 @@ int rl_group_submit(struct rl_group *g, struct rl_submit_req *req, uint8_t *batc
 	if (rv != 0) {
 		return rv;
 	}
-	if (kp_batch_validate(batch, len, 0, &h) != 0 || kp_batch_size(&h) != len ||
+	/* The caller vouches for the CRC (see rl_group_submit()). */
+	if (kp_batch_check_frame(batch, len, 0, &h) != 0 || kp_batch_size(&h) != len ||
 	    (h.attributes & KP_ATTR_CONTROL)) {
 		return RL_EBATCH;
 	}

@@ -49,22 +49,34 @@ static void send_snapshot_instead(struct rl_group *g, const struct raft_message 
 	send_install_snapshot(g, &m);
 }
 
-/* Sends m carrying the n entries described by infos (bytes in total, read
- * from the log now). Returns 0, or an error when they cannot be read. */
+/* Sends m carrying the n entries described by infos (bytes in total):
+ * entries still being appended are sent from their pending buffers (the
+ * send encodes them before it returns), the others are read from the log
+ * now. Returns 0, or an error when they cannot be read. */
 static int send_part(struct rl_group *g, struct raft_message *m, const struct rl_entry_info *infos,
 		     unsigned n, size_t bytes)
 {
 	struct raft_append_entries *ae = &m->append_entries;
 	struct raft_entry *entries = sl_calloc(n, sizeof(*entries));
-	uint8_t *buf = sl_malloc(bytes);
-	int rv = entries == NULL || buf == NULL ? RL_ENOMEM : 0;
+	uint8_t *buf = NULL;
+	int rv = entries == NULL ? RL_ENOMEM : 0;
 	size_t pos = 0;
 	for (unsigned i = 0; i < n && rv == 0; i++) {
-		rv = rl_entry_read(g->log, infos[i].index, buf + pos, bytes - pos, NULL);
+		const uint8_t *src;
+		size_t len;
 		entries[i].term = infos[i].term;
 		entries[i].type = (enum raft_entry_type)infos[i].kind;
-		entries[i].buf.base = buf + pos;
 		entries[i].buf.len = infos[i].size;
+		if (rl_entry_peek(g->log, infos[i].index, &src, &len) == 0 && len == infos[i].size) {
+			entries[i].buf.base = (void *)src;
+			continue;
+		}
+		if (buf == NULL && (buf = sl_malloc(bytes)) == NULL) {
+			rv = RL_ENOMEM;
+			break;
+		}
+		rv = rl_entry_read(g->log, infos[i].index, buf + pos, bytes - pos, NULL);
+		entries[i].buf.base = buf + pos;
 		pos += infos[i].size;
 	}
 	if (rv == 0) {

@@ -126,6 +126,10 @@ struct rl_entry {
 	enum rl_kind kind; /* must match what rl_batch_kind() says of buf */
 	uint8_t *buf;      /* one whole RecordBatch v2; borrowed until the cb */
 	size_t len;        /* bytes of buf, exactly the batch size */
+	/* The caller verified buf's CRC-32C in this process since its bytes
+	 * last changed (or built the batch): rl_append() then checks the
+	 * framing only. Leave false for bytes of unknown origin. */
+	bool crc_checked;
 };
 
 /* What the log knows about one retained entry. */
@@ -300,7 +304,8 @@ struct rl_append_req {
 };
 
 /* Appends n (>= 1) entries after the last index. Every batch is validated
- * (header, size <= batch_bytes_max, CRC-32C, kind) before anything changes;
+ * (header, size <= batch_bytes_max, CRC-32C unless crc_checked, kind)
+ * before anything changes;
  * terms must not decrease. entries is copied; each buf is borrowed until cb
  * (in ASSIGN mode it is modified in place), and rl_entry_read() serves the
  * entries from it until then. On return the indexes and offsets have
@@ -418,6 +423,13 @@ int rl_entry_get_info(const struct rl_log *log, uint64_t index, struct rl_entry_
  * (info->size says how much is needed), RL_EIO or RL_ECORRUPT. */
 int rl_entry_read(struct rl_log *log, uint64_t index, void *dst, size_t dst_size,
 		  struct rl_entry_info *info);
+
+/* The bytes of the entry at Raft index while its append has not completed:
+ * sets *buf (the appender's borrowed buffer, valid until the append's
+ * callback runs: use it within the current loop callback only) and *len.
+ * Returns 0, or RL_ENOTFOUND when the entry is not pending (then
+ * rl_entry_read() reads it). Saves a copy when sending fresh entries. */
+int rl_entry_peek(const struct rl_log *log, uint64_t index, const uint8_t **buf, size_t *len);
 
 /* Finds the Raft index of the batch containing offset. Returns 0 or
  * RL_ENOTFOUND. */

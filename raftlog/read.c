@@ -90,6 +90,21 @@ int rl_entry_read(struct rl_log *log, uint64_t index, void *dst, size_t dst_size
 	return read_rec(log, seg, r, dst);
 }
 
+int rl_entry_peek(const struct rl_log *log, uint64_t index, const uint8_t **buf, size_t *len)
+{
+	const struct rl__rec *r = rl__find_index(log, index, NULL);
+	if (r == NULL || r->index <= log->durable_index) {
+		return RL_ENOTFOUND;
+	}
+	const uint8_t *src = pending_buf(log, r->index);
+	if (src == NULL) {
+		return RL_ENOTFOUND;
+	}
+	*buf = src;
+	*len = r->size;
+	return 0;
+}
+
 int rl_offset_to_index(const struct rl_log *log, int64_t offset, uint64_t *index)
 {
 	if (offset < log->st.start_offset || offset >= log->next_offset) {

@@ -4,7 +4,8 @@
  * The happy path: on_read() appends to the connection's small read buffer;
  * process_input() cuts frames, allocating each one only after its length
  * passed request_bytes_max and the connection's bounds; a frame larger than
- * what is buffered is then read straight into its own allocation. dispatch()
+ * what is buffered is then read straight into its own allocation, which
+ * grows to what the socket holds (FIONREAD), at least doubling. dispatch()
  * parses it into a request appended to the connection's FIFO and calls the
  * handler. Completions only mark the request and queue the connection for
  * work; on_prepare(), which libuv runs just before it blocks for I/O,
@@ -26,6 +27,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -949,7 +951,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	if (c->frame != NULL) {
 		if (c->frame_fill == c->frame_cap) {
-			size_t cap = SL_MIN((size_t)c->frame_len, (size_t)c->frame_cap * 2);
+			/* Grow to what the socket already holds (at least
+			 * double): a large frame that has arrived costs one
+			 * reallocation, not one per doubling, and a length
+			 * prefix alone still costs no more than what was sent. */
+			size_t want = (size_t)c->frame_cap * 2;
+			uv_os_fd_t fd;
+			int queued = 0;
+			if (uv_fileno(h, &fd) == 0 && ioctl(fd, FIONREAD, &queued) == 0 &&
+			    queued > 0 && (size_t)c->frame_fill + (size_t)queued > want) {
+				want = (size_t)c->frame_fill + (size_t)queued;
+			}
+			size_t cap = SL_MIN((size_t)c->frame_len, want);
 			uint8_t *f = sl_realloc(c->frame, cap);
 			if (f == NULL) {
 				*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */

@@ -30,6 +30,7 @@ int main(int argc, char **argv)
 	struct sd_config *cfg;
 	/* Writes to a client that went away must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	sl_alloc_tune_for_service();
 	if (sd_config_new(&cfg) != 0) {
 		fprintf(stderr, "stretchlogd: out of memory\n");
 		return 1;

@@ -577,6 +577,7 @@ static int serve(void)
 		die("serve needs --id, --peers, --dir, --groups");
 	}
 	signal(SIGPIPE, SIG_IGN);
+	sl_alloc_tune_for_service(); /* as stretchlogd */
 	uv_loop_init(&s.loop);
 	s.value = calloc(1, s.record_bytes + 8);
 	s.lat_us = malloc(sizeof(*s.lat_us) * LAT_MAX);

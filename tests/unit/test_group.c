@@ -1648,6 +1648,56 @@ START_TEST(coalesce_respects_cap)
 }
 END_TEST
 
+/* Batches of a quarter of the cap or more are never re-encoded: each is its
+ * own entry, byte for byte; smaller neighbours still merge. */
+START_TEST(coalesce_keeps_large_batches)
+{
+	cluster_init(910);
+	c.coalesce_bytes = 8192;
+	cluster_start();
+	int l = idle_leader();
+	uint64_t first = last_index_of(l) + 1;
+	enum { NSUB = 6 };
+	static struct sub subs[NSUB];
+	uint8_t *orig[NSUB];
+	size_t olen[NSUB];
+	/* 0 goes out at once; then large, large, small, small, large. */
+	static const size_t value_len[NSUB] = {10, 2100, 2100, 10, 10, 2100};
+	for (unsigned k = 0; k < NSUB; k++) {
+		orig[k] = make_big_batch(k, value_len[k], &olen[k]);
+		ck_assert_int_eq(submit_copy(l, &subs[k], orig[k], olen[k], RL_ACKS_ALL), 0);
+	}
+	rl_group_flush(c.nodes[l].g, c.now);
+	/* Entries: 0 | 1 | 2 | 3-4 merged | 5. */
+	ck_assert_uint_eq(last_index_of(l), first + 4);
+	struct rl_submit_stats ss;
+	rl_group_submit_stats(c.nodes[l].g, &ss);
+	ck_assert_uint_eq(ss.merged_entries, 1);
+	ck_assert_uint_eq(ss.merged_batches, 2);
+	step_ms(300);
+	static const unsigned entry_of[NSUB] = {0, 1, 2, 3, 3, 4};
+	for (unsigned k = 0; k < NSUB; k++) {
+		ck_assert_int_eq(subs[k].status, 0);
+		ck_assert_uint_eq(subs[k].req.index, first + entry_of[k]);
+		if (value_len[k] < 2048) {
+			continue;
+		}
+		size_t len;
+		uint8_t *e = read_entry_at(l, subs[k].req.index, &len);
+		ck_assert_uint_eq(len, olen[k]);
+		/* Unchanged from the CRC on (the log assigns offset and epoch). */
+		ck_assert_mem_eq(e + KP_BATCH_OFF_CRC, orig[k] + KP_BATCH_OFF_CRC,
+				 len - KP_BATCH_OFF_CRC);
+		sl_free(e);
+	}
+	for (unsigned k = 0; k < NSUB; k++) {
+		sl_free(orig[k]);
+	}
+	check_replicas();
+	cluster_down();
+}
+END_TEST
+
 /* Queues one stepped submission and n_queued more on leader l, starting
  * at subs[0]. */
 static void submit_in_flight(int l, struct sub *subs, unsigned n_queued, unsigned key)
@@ -2402,6 +2452,7 @@ Suite *group_suite(void)
 	tcase_set_timeout(co, 120);
 	tcase_add_test(co, coalesce_merges_concurrent);
 	tcase_add_test(co, coalesce_respects_cap);
+	tcase_add_test(co, coalesce_keeps_large_batches);
 	tcase_add_test(co, coalesce_completes_on_close);
 	tcase_add_test(co, coalesce_completes_on_step_down);
 	tcase_add_test(co, coalesce_completes_on_transfer);

@@ -870,6 +870,14 @@ START_TEST(batch_header_sanity)
 	len = raw_batch(p, dense, 3, 3, 2, 0);
 	p[len - 1] ^= 1;
 	ck_assert_int_eq(kp_batch_validate(p, len, 0, NULL), KP_ECRC);
+	/* The framing check skips the CRC only: size, presence, magic stay. */
+	struct kp_batch_header h;
+	ck_assert_int_eq(kp_batch_check_frame(p, len, 0, &h), 0);
+	ck_assert_uint_eq(kp_batch_size(&h), len);
+	ck_assert_int_eq(kp_batch_check_frame(p, len - 1, 0, NULL), KP_ETRUNC);
+	ck_assert_int_eq(kp_batch_check_frame(p, len, len - 1, NULL), KP_ETOOLARGE);
+	p[KP_BATCH_OFF_MAGIC] = 1;
+	ck_assert_int_eq(kp_batch_check_frame(p, len, 0, NULL), KP_EMAGIC);
 }
 END_TEST
 

@@ -255,6 +255,13 @@ START_TEST(append_assigns_and_reads_back)
 	ck_assert_int_eq(rl_entry_read(T.log, 2, buf, sizeof(buf), &ei), 0);
 	ck_assert(!ei.durable);
 	ck_assert_mem_eq(buf, b2, len2);
+	/* ... or borrowed from it without a copy. */
+	const uint8_t *peek = NULL;
+	size_t peek_len = 0;
+	ck_assert_int_eq(rl_entry_peek(T.log, 2, &peek, &peek_len), 0);
+	ck_assert_ptr_eq(peek, b2);
+	ck_assert_uint_eq(peek_len, len2);
+	ck_assert_int_eq(rl_entry_peek(T.log, 3, &peek, &peek_len), RL_ENOTFOUND);
 	/* Nothing readable by offset until durable. */
 	struct rl_read_ref ref;
 	ck_assert_int_eq(rl_read_range(T.log, 0, INT64_MAX, 1 << 20, &ref), 0);
@@ -269,6 +276,7 @@ START_TEST(append_assigns_and_reads_back)
 	ck_assert_int_eq(rl_entry_read(T.log, 1, buf, sizeof(buf), &ei), 0);
 	ck_assert(ei.durable);
 	ck_assert_mem_eq(buf, b1, len);
+	ck_assert_int_eq(rl_entry_peek(T.log, 1, &peek, &peek_len), RL_ENOTFOUND); /* durable */
 	ck_assert_int_eq(ei.base_offset, 0);
 	ck_assert_int_eq(ei.last_offset, 2);
 	ck_assert_int_eq(ei.max_timestamp, 102);
