@@ -649,7 +649,7 @@ static void retain_done(struct rl_retain_req *req, int status)
 		finish_close(p);
 		return;
 	}
-	if (p->retain_cb != NULL) {
+	if (p->state != SD_PART_CLOSING && p->retain_cb != NULL) {
 		p->retain_cb(p, req, status);
 	}
 }
