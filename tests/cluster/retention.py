@@ -20,13 +20,16 @@ Checks, per topic:
   - kafka-python, assigned and seeked to offset 0 with
     auto_offset_reset=earliest, resets to the log start and reads every
     acknowledged record from there to the end at its offset, intact;
-  - /metrics counts deleted segments and exports the log start offset.
+  - /metrics counts deleted segments and exports the log start offset, and
+    passes `promtool check metrics` when promtool is installed;
+  - every broker logged an event=retention_deleted line.
 The cluster and its directory are removed at the end unless --keep.
 """
 import argparse
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -253,6 +256,12 @@ def main(argv):
         start = check_topic(cluster, "ret-ms", acked, min(new), fails)
         log("ret-ms: start %d, first recent record at %d (%.1fs)" % (start, min(new),
                                                                      time.monotonic() - t0))
+        if shutil.which("promtool"):
+            pr = subprocess.run(["promtool", "check", "metrics"], input=cluster.metrics(1).encode(),
+                                capture_output=True, timeout=30)
+            if pr.returncode != 0:
+                fails.append("promtool check metrics on broker 1's /metrics: %s" %
+                             (pr.stdout + pr.stderr).decode(errors="replace")[:2000])
         for i in cluster.ids:
             with open(cluster.path("broker%d.log" % i), errors="replace") as f:
                 n = sum(1 for line in f if "event=retention_deleted" in line)
