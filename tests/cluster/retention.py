@@ -271,9 +271,17 @@ def main(argv):
         for f in fails:
             log("FAIL %s" % f)
         ok = not fails
+        # A clean drain (exit 0) also means no sanitizer report at exit.
+        rcs = cluster.stop()
+        bad = {i: rc for i, rc in rcs.items() if rc != 0}
+        if bad:
+            log("FAIL brokers did not exit 0 after SIGTERM: %s" % bad)
+            cluster.print_log_tails(list(bad), 40)
+            ok = False
         log("%s in %.1fs" % ("PASS" if ok else "FAIL", time.monotonic() - t0))
     except Exception as e:  # noqa: BLE001 - report, print logs, fail
         log("FAIL %s: %s" % (type(e).__name__, e))
+        ok = False
         if cluster is not None:
             cluster.print_log_tails(cluster.ids)
     finally:
