@@ -4,7 +4,8 @@
  * Metrics: Kafka requests and their latency per API (observed by the Kafka
  * listener), bytes in and out, partitions hosted, partitions led,
  * under-replicated partitions and per-follower lag (from the leaders' Raft
- * progress), high watermark per partition, transport counters. Gauges that
+ * progress), high watermark and log start offset per partition, segments and
+ * bytes deleted by retention, transport counters. Gauges that
  * read live state are computed at scrape time by collect callbacks, so the
  * hot paths only bump counters.
  *
@@ -64,7 +65,7 @@ struct walk {
 	double hosted, leaders, under;
 };
 
-enum { W_COUNTS, W_LAG, W_HWM };
+enum { W_COUNTS, W_LAG, W_HWM, W_START };
 
 static void walk_part(struct sd_part *p, void *arg)
 {
@@ -78,9 +79,9 @@ static void walk_part(struct sd_part *p, void *arg)
 	rl_group_get_status(g, &st);
 	char part[16];
 	snprintf(part, sizeof(part), "%d", sp->index);
-	if (w->kind == W_HWM) {
+	if (w->kind == W_HWM || w->kind == W_START) {
 		const char *l[2] = {sp->topic, part};
-		sd_metric_emit(w->e, l, (double)st.hwm);
+		sd_metric_emit(w->e, l, (double)(w->kind == W_HWM ? st.hwm : st.start_offset));
 		return;
 	}
 	w->hosted++;
@@ -130,6 +131,31 @@ static void collect_hwm(struct sd_metric_emitter *e, void *data)
 	struct admin *a = data;
 	struct walk w = {.e = e, .kind = W_HWM};
 	sd_pm_foreach(a->b->pm, walk_part, &w);
+}
+
+static void collect_start(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct walk w = {.e = e, .kind = W_START};
+	sd_pm_foreach(a->b->pm, walk_part, &w);
+}
+
+static void collect_retention(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_retention_stats st;
+	sd_retention_stats(a->b, &st);
+	const char *segs[1] = {"segments"}, *bytes[1] = {"bytes"};
+	sd_metric_emit(e, segs, (double)st.segments_deleted);
+	sd_metric_emit(e, bytes, (double)st.bytes_deleted);
+}
+
+static void collect_retention_failures(struct sd_metric_emitter *e, void *data)
+{
+	struct admin *a = data;
+	struct sd_retention_stats st;
+	sd_retention_stats(a->b, &st);
+	sd_metric_emit(e, NULL, (double)st.failures);
 }
 
 static void collect_transport(struct sd_metric_emitter *e, void *data)
@@ -421,6 +447,15 @@ static int register_metrics(struct admin *a)
 		   collect_lag, a, NULL) ||
 	       reg(m, "stretchlog_partition_high_watermark", "High watermark per partition",
 		   SD_METRIC_GAUGE, tp, 2, collect_hwm, a, NULL) ||
+	       reg(m, "stretchlog_partition_log_start_offset",
+		   "Log start offset per hosted partition (advanced by retention)", SD_METRIC_GAUGE,
+		   tp, 2, collect_start, a, NULL) ||
+	       reg(m, "stretchlog_retention_deleted_total",
+		   "Segment files and bytes deleted by retention on this broker", SD_METRIC_COUNTER,
+		   kind, 1, collect_retention, a, NULL) ||
+	       reg(m, "stretchlog_retention_failures_total",
+		   "Retention passes refused or failed (storage errors)", SD_METRIC_COUNTER, NULL,
+		   0, collect_retention_failures, a, NULL) ||
 	       reg(m, "stretchlog_rpc_bytes_total", "Inter-broker bytes", SD_METRIC_COUNTER, dir,
 		   1, collect_transport, a, NULL) ||
 	       reg(m, "stretchlog_rpc_idle_timeouts_total",

@@ -150,6 +150,10 @@ int sd_broker_open_partition(struct sd_broker *b, const struct sd_ctl_local *l, 
 		.election_timeout_ms =
 		    sd_loc_election_timeout_ms(b, l->topic, l->replicas, l->n_replicas),
 	};
+	struct sd_topic_config tc;
+	if (sd_topic_effective_config(b, l->topic, &tc)) {
+		o.segment_bytes_max = (uint64_t)tc.segment_bytes; /* new segments only */
+	}
 	char err[256] = "";
 	int rv = sd_pm_open_partition(b->pm, &o, &sp->part, err, sizeof(err));
 	if (rv != 0) {
@@ -310,6 +314,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_signal_stop(&b->sigint);
 	uv_timer_stop(&b->housekeeping);
 	sd_locality_stop(b);
+	sd_retention_stop(b);
 	sd_admin_stop(b);
 	if (b->kafka != NULL) {
 		sk_server_close(b->kafka, kafka_closed, b);
@@ -446,7 +451,8 @@ int sd_broker_run(struct sd_config *cfg)
 		snprintf(b->rpc_ep.host, sizeof(b->rpc_ep.host), "127.0.0.1");
 	}
 	if (start_transport(b) != 0 || start_pm(b) != 0 || start_kafka(b) != 0 ||
-	    sd_controller_start(b) != 0 || sd_admin_start(b) != 0 || sd_locality_start(b) != 0) {
+	    sd_controller_start(b) != 0 || sd_admin_start(b) != 0 || sd_locality_start(b) != 0 ||
+	    sd_retention_start(b) != 0) {
 		return 1;
 	}
 	uv_signal_init(&loop, &b->sigterm);

@@ -319,4 +319,28 @@ void sd_admin_consumer_bytes(struct sd_broker *b, enum sd_loc_where w, const cha
 void sd_admin_redirect(struct sd_broker *b);
 void sd_admin_visibility(struct sd_broker *b, bool leader, double seconds);
 
+/* ---- Retention (server/retention.c) ------------------------------------ */
+
+/* Retention counters of this broker, for metrics. */
+struct sd_retention_stats {
+	uint64_t passes;           /* rl_retain() passes started */
+	uint64_t segments_deleted; /* segment files deleted by retention */
+	uint64_t bytes_deleted;    /* their bytes */
+	uint64_t failures;         /* passes refused or failed (not busy/queue full) */
+};
+
+/* Starts the retention timer (every log.retention.check.interval.ms, each
+ * hosted data replica runs one pass of its topic's retention.ms /
+ * retention.bytes). Returns 0 or a libuv error. */
+int sd_retention_start(struct sd_broker *b);
+/* Stops the timer (first step of a shutdown); passes in flight complete. */
+void sd_retention_stop(struct sd_broker *b);
+void sd_retention_stats(const struct sd_broker *b, struct sd_retention_stats *out);
+
+/* A topic's effective configuration (its overrides over the cluster
+ * defaults) from the applied controller state; false if the topic is
+ * unknown. */
+bool sd_topic_effective_config(struct sd_broker *b, const char *topic,
+			       struct sd_topic_config *out);
+
 #endif /* SD_BROKER_H */

@@ -270,13 +270,14 @@ static const struct sd_config_key keys[] = {
 	    "A partition log rolls to a new segment file past this size. Cluster default of "
 	    "the topic key segment.bytes."),
     K_DUR("log.retention.ms", -1, INT64_MAX, "604800000",
-	  "Segments whose newest record is older than this are deleted; -1 keeps them "
-	  "forever. Cluster default of retention.ms."),
+	  "Whole segments whose newest record timestamp is older than this are deleted (never "
+	  "the active one); -1 keeps them forever. Cluster default of retention.ms."),
     K_BYTES("log.retention.bytes", -1, INT64_MAX, "-1", "bytes",
-	    "Oldest segments are deleted while a partition holds more than this; -1 means no "
-	    "size limit. Cluster default of retention.bytes."),
+	    "Oldest whole segments are deleted while the rest of a partition still holds at "
+	    "least this many bytes; -1 means no size limit. Cluster default of retention.bytes."),
     K_DUR("log.retention.check.interval.ms", 1000, DAY_MS, "300000",
-	  "How often each partition checks its retention limits."),
+	  "How often every hosted replica (leader or follower: each deletes its own segments) "
+	  "applies its topic's retention limits."),
     {.name = "log.cleanup.policy",
      .type = SD_CONFIG_ENUM,
      .choices = cleanup_choices,
@@ -495,8 +496,8 @@ static const struct sd_config_key keys[] = {
      .max = INT64_MAX,
      .synonym = "log.retention.ms",
      .unit = "ms",
-     .description = "Delete segments whose newest record is older than this; -1 keeps "
-		    "them forever."},
+     .description = "Delete whole segments whose newest record timestamp is older than "
+		    "this (never the active one); -1 keeps them forever."},
     {.name = "retention.bytes",
      .type = SD_CONFIG_BYTES,
      .scope = SD_CONFIG_TOPIC,
@@ -504,8 +505,8 @@ static const struct sd_config_key keys[] = {
      .max = INT64_MAX,
      .synonym = "log.retention.bytes",
      .unit = "bytes",
-     .description = "Delete the oldest segments while a partition holds more than this; -1 "
-		    "means no size limit."},
+     .description = "Delete the oldest whole segments while the rest still holds at least "
+		    "this many bytes; -1 means no size limit."},
     {.name = "segment.bytes",
      .type = SD_CONFIG_BYTES,
      .scope = SD_CONFIG_TOPIC,
@@ -513,7 +514,8 @@ static const struct sd_config_key keys[] = {
      .max = INT32_MAX,
      .synonym = "log.segment.bytes",
      .unit = "bytes",
-     .description = "Roll to a new segment file past this size."},
+     .description = "Roll to a new segment file past this size. Read when a replica opens "
+		    "the partition (creation or broker start)."},
     {.name = "compression.type",
      .type = SD_CONFIG_ENUM,
      .scope = SD_CONFIG_TOPIC,

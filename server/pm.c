@@ -39,11 +39,18 @@ struct sd_part {
 	struct rl_bootstrap_req boot;
 	struct rl_group_config gcfg;
 	char dir[512];
+	uint64_t segment_bytes_max;
 	bool delete_data;
 	void *data;
 	struct sd_part *hnext; /* hash chain */
 	bool flush_listed;     /* on pm->flush_head */
 	struct sd_part *flush_next;
+	/* Retention: at most one rl_retain() in flight; a close waits for it
+	 * (rl_log_close() needs no pending operation). */
+	struct rl_retain_req retain;
+	sd_part_retain_cb retain_cb;
+	bool retaining;
+	bool close_after_retain;
 };
 
 /* A catch-up chunk on the bulk lane: owns a copy of the bytes until the
@@ -510,7 +517,7 @@ static int open_log(struct sd_part *p, char *errmsg, size_t errmsg_size)
 	struct rl_log_config lc;
 	rl_log_config_default(&lc);
 	lc.dir = p->dir;
-	lc.segment_bytes_max = p->pm->cfg.segment_bytes_max;
+	lc.segment_bytes_max = p->segment_bytes_max;
 	lc.batch_bytes_max = p->pm->cfg.batch_bytes_max;
 	return rl_log_open(p->pm->writer, &lc, &p->log, errmsg, errmsg_size);
 }
@@ -546,6 +553,8 @@ int sd_pm_open_partition(struct sd_pm *pm, const struct sd_part_opts *opts, stru
 	if (opts->snapshot_threshold != 0) {
 		p->gcfg.snapshot_threshold = opts->snapshot_threshold;
 	}
+	p->segment_bytes_max =
+	    opts->segment_bytes_max != 0 ? opts->segment_bytes_max : pm->cfg.segment_bytes_max;
 	int rv = open_log(p, errmsg, errmsg_size);
 	if (rv != 0) {
 		sl_free(p);
@@ -581,6 +590,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void finish_close(struct sd_part *p)
 {
 	struct sd_pm *pm = p->pm;
+	if (p->retaining) {
+		p->close_after_retain = true; /* retain_done finishes the close */
+		return;
+	}
 	if (p->log != NULL) {
 		rl_log_close(p->log);
 		p->log = NULL;
@@ -624,6 +637,40 @@ void sd_pm_close_partition(struct sd_part *p, bool delete_data)
 		return; /* boot_done finishes the close */
 	}
 	finish_close(p);
+}
+
+/* ---- Retention ---------------------------------------------------------- */
+
+static void retain_done(struct rl_retain_req *req, int status)
+{
+	struct sd_part *p = req->data;
+	p->retaining = false;
+	if (p->close_after_retain) {
+		finish_close(p);
+		return;
+	}
+	if (p->state != SD_PART_CLOSING && p->retain_cb != NULL) {
+		p->retain_cb(p, req, status);
+	}
+}
+
+int sd_part_retain(struct sd_part *p, const struct rl_retention *policy, sd_part_retain_cb cb)
+{
+	if (p->state != SD_PART_RUNNING || p->group == NULL) {
+		return RL_ENOTLEADER;
+	}
+	if (p->retaining) {
+		return RL_EBUSY;
+	}
+	struct rl_retention pol = *policy;
+	pol.bound_offset = rl_group_retention_bound(p->group);
+	p->retain = (struct rl_retain_req){.data = p};
+	p->retain_cb = cb;
+	int rv = rl_retain(p->log, &p->retain, &pol, retain_done);
+	if (rv == 0) {
+		p->retaining = true;
+	}
+	return rv;
 }
 
 /* ---- Frames ------------------------------------------------------------ */

@@ -22,9 +22,12 @@
  *   re-armed after every call that steps it, and at least every heartbeat
  *   interval, so a deadline moved by a storage completion is never missed by
  *   more than that.
+ * - Retention: sd_part_retain() runs one rl_retain() pass bounded by the
+ *   group's rl_group_retention_bound(); the policy (limits, clock, period)
+ *   is the host's (server/retention.c).
  * - Closing a partition stops its group (pending submissions fail with
- *   RL_ESHUTDOWN), waits for its storage work, closes the log and, when
- *   asked, deletes its directory.
+ *   RL_ESHUTDOWN), waits for its storage work (and a retention pass in
+ *   flight), closes the log and, when asked, deletes its directory.
  *
  * Threads: loop thread only (the writer thread is internal to raftlog). */
 #ifndef SD_PM_H
@@ -100,6 +103,7 @@ struct sd_part_opts {
 	unsigned n_voters;
 	unsigned election_timeout_ms; /* 0: the template's */
 	unsigned snapshot_threshold;  /* 0: the template's */
+	uint64_t segment_bytes_max;   /* 0: the manager's (segment.bytes) */
 };
 
 /* Opens a partition. Returns 0 (and *out, owned by the manager), RL_EINVAL
@@ -132,6 +136,21 @@ int sd_pm_send_control(struct sd_pm *pm, uint64_t peer_id, uint64_t group_id, co
  * RL_ENOTLEADER when the partition is not running. */
 int sd_part_submit(struct sd_part *p, struct rl_submit_req *req, uint8_t *batch, size_t len,
 		   enum rl_acks acks, rl_submit_cb cb);
+
+/* Completion of sd_part_retain(): req's results (segments_deleted,
+ * bytes_deleted, start_offset) and status 0, or RL_EIO (the log failed). */
+typedef void (*sd_part_retain_cb)(struct sd_part *p, const struct rl_retain_req *req, int status);
+
+/* Runs one retention pass on the partition's log: rl_retain() with the
+ * policy's limits and clock, its bound_offset replaced by
+ * rl_group_retention_bound() (never an entry a replica or catch-up may still
+ * need). Each replica deletes its own segments; the log start offset moves
+ * when this returns 0. At most one pass runs per partition. cb runs later
+ * from the loop, never inside this call, and not at all if the partition is
+ * closed first (the close then waits for the pass to finish). Returns 0,
+ * RL_ENOTLEADER (not running), RL_EBUSY (a pass is in flight), or an error
+ * of rl_retain() (RL_EAGAIN: writer queue full, RL_EIO, RL_ENOMEM). */
+int sd_part_retain(struct sd_part *p, const struct rl_retention *policy, sd_part_retain_cb cb);
 
 /* Re-arms the partition's timer after the host stepped its group directly
  * (transfer, membership changes). */

@@ -1120,6 +1120,58 @@ static void pmc_compare(struct rl_log *a, struct rl_log *b)
 	free(bb);
 }
 
+struct pmc_retained {
+	unsigned calls;
+	int status;
+	uint32_t segments;
+	int64_t start_offset;
+};
+
+static void pmc_retain_done(struct sd_part *p, const struct rl_retain_req *req, int status)
+{
+	struct pmc_retained *r = sd_part_data(p);
+	r->calls++;
+	r->status = status;
+	r->segments = req->segments_deleted;
+	r->start_offset = req->start_offset;
+}
+
+static bool pmc_retain_called(void *arg)
+{
+	return ((struct pmc_retained *)arg)->calls > 0;
+}
+
+/* Retention through the manager: a pass on group 1 deletes whole segments
+ * below the group's bound and completes; one pass at a time; a pass on
+ * group 2 is left in flight for the close that follows (the close waits
+ * for it and its callback never runs). */
+static struct pmc_retained pmc_r1, pmc_r2;
+
+static void pmc_retain(uv_loop_t *loop, struct pmc_node *pn)
+{
+	struct pmc_retained *r1 = &pmc_r1, *r2 = &pmc_r2;
+	memset(r1, 0, sizeof(*r1));
+	memset(r2, 0, sizeof(*r2));
+	struct sd_part *p1 = pn->g[0].part, *p2 = pn->g[1].part;
+	sd_part_set_data(p1, r1);
+	sd_part_set_data(p2, r2);
+	struct rl_retention pol = {.retention_bytes = 0, .retention_ms = -1, .now_ms = 0,
+				   .bound_offset = INT64_MAX /* replaced by the group's */};
+	int64_t bound = rl_group_retention_bound(sd_part_group(p1));
+	ck_assert_int_eq(sd_part_retain(p1, &pol, pmc_retain_done), 0);
+	ck_assert_int_eq(sd_part_retain(p1, &pol, pmc_retain_done), RL_EBUSY);
+	ck_assert_uint_eq(r1->calls, 0); /* never inside the call */
+	ck_assert(run_until(loop, pmc_retain_called, r1, WAIT_MS));
+	ck_assert_int_eq(r1->status, 0);
+	ck_assert_uint_ge(r1->segments, 1);
+	ck_assert_int_gt(r1->start_offset, 0);
+	ck_assert_int_le(r1->start_offset, bound);
+	struct rl_log_info li;
+	rl_log_get_info(sd_part_log(p1), &li);
+	ck_assert_int_eq(li.start_offset, r1->start_offset);
+	ck_assert_int_eq(sd_part_retain(p2, &pol, pmc_retain_done), 0);
+}
+
 START_TEST(catchup_over_pm_and_bulk_lane)
 {
 	quiet_logs();
@@ -1193,10 +1245,13 @@ START_TEST(catchup_over_pm_and_bulk_lane)
 	struct sl_transport_stats ts = stats_of(&src.n);
 	ck_assert_uint_ge(ts.bulk_chunks_sent * RL_CATCHUP_MSG_BYTES_MAX, appended);
 	ck_assert_uint_eq(ts.bulk_canceled, 0);
-	/* Both managers close (the source may still have chunks queued). */
+	pmc_retain(&loop, &src);
+	/* Both managers close (the source may still have chunks queued, and
+	 * a retention pass in flight). */
 	sd_pm_close(src.pm, pmc_closed, &src.pm_closed);
 	sd_pm_close(dst.pm, pmc_closed, &dst.pm_closed);
 	ck_assert(run_until(&loop, pmc_both_closed, &pair, WAIT_MS));
+	ck_assert_uint_eq(pmc_r2.calls, 0); /* closed first: no callback */
 	teardown(&loop, all, 2);
 	th_rmtree(src.dir);
 	th_rmtree(dst.dir);
