@@ -390,11 +390,7 @@ static int start_kafka(struct sd_broker *b)
 	struct sd_listener ls[SD_LISTENERS_MAX];
 	int n = sd_config_listeners(b->cfg, ls);
 	struct sk_config kc;
-	sk_config_init(&kc);
-	kc.request_bytes_max = (uint32_t)sd_config_int(b->cfg, "socket.request.max.bytes");
-	kc.connections_max = (uint32_t)sd_config_int(b->cfg, "max.connections");
-	kc.inflight_requests_max =
-		(uint32_t)sd_config_int(b->cfg, "max.inflight.requests.per.connection");
+	sd_config_kafka(b->cfg, &kc);
 	int rv = sk_server_create(b->loop, &kc, &b->kafka);
 	if (rv != 0 || n < 1) {
 		fprintf(stderr, "stretchlogd: kafka listener: %s\n", sk_strerror(rv));

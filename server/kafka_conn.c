@@ -179,6 +179,8 @@ void sk_config_init(struct sk_config *c)
 	c->sendfile = true;
 	c->listen_backlog = SK_LISTEN_BACKLOG_DEFAULT;
 	c->idle_timeout_ms = SK_IDLE_TIMEOUT_MS_DEFAULT;
+	c->request_topics_max = SK_REQUEST_TOPICS_MAX_DEFAULT;
+	c->request_partitions_max = SK_REQUEST_PARTITIONS_MAX_DEFAULT;
 }
 
 static const char *config_problem(const struct sk_config *c)
@@ -899,6 +901,27 @@ static struct request *request_new(struct conn *c, uint8_t *frame, uint32_t len)
 
 /* Parses a complete frame (ownership passes here; its len bytes are already
  * in c->queued_bytes) and hands the request to its handler. */
+/* True if req names more topics or partitions than the server allows; logs
+ * why. The answer is then INVALID_REQUEST for every part. */
+static bool too_large(const struct conn *c, const struct sk_request *req)
+{
+	const struct sk_config *cfg = &c->srv->cfg;
+	struct sk_request_extent e;
+	sk_api_request_extent(req->api_key, req->body, &e);
+	bool topics = cfg->request_topics_max > 0 && e.topics > (int64_t)cfg->request_topics_max;
+	bool parts = cfg->request_partitions_max > 0 &&
+		     e.partitions > (int64_t)cfg->request_partitions_max;
+	if (topics || parts) {
+		SL_LOG(SL_LOG_WARN,
+		       "component=kafka event=kafka_request_too_large conn=%" PRIu64
+		       " peer=%s api_key=%d topics=%" PRId64 " topics_max=%u partitions=%" PRId64
+		       " partitions_max=%u",
+		       c->id, c->peer, (int)req->api_key, e.topics, cfg->request_topics_max,
+		       e.partitions, cfg->request_partitions_max);
+	}
+	return topics || parts;
+}
+
 static void dispatch(struct conn *c, uint8_t *frame, uint32_t len)
 {
 	struct sk_server *srv = c->srv;
@@ -929,6 +952,9 @@ static void dispatch(struct conn *c, uint8_t *frame, uint32_t len)
 	if (o == SK_PARSE_OK && r->pub.api_key == KMSG_API_API_VERSIONS) {
 		r->builtin = true;
 		answer_api_versions(r);
+	} else if (o == SK_PARSE_OK && too_large(c, &r->pub)) {
+		r->builtin = true;
+		(void)sk_respond_error(&r->pub, SK_KAFKA_INVALID_REQUEST);
 	} else if (o == SK_PARSE_OK) {
 		const struct handler *h = &srv->handlers[r->pub.api_key];
 		h->fn(h->ctx, &r->pub);

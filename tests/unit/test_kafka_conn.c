@@ -618,6 +618,80 @@ START_TEST(unsupported_answered)
 }
 END_TEST
 
+/* request_topics_max and request_partitions_max: a request naming more gets
+ * INVALID_REQUEST in every part from the listener, its handler never runs,
+ * and the connection goes on serving. */
+START_TEST(request_extent_limits)
+{
+	struct fx fx;
+	struct sk_config cfg;
+	struct kmsg_writer w;
+	struct resp r;
+	sk_config_init(&cfg);
+	cfg.request_topics_max = 2;
+	cfg.request_partitions_max = 3;
+	fx_start(&fx, &cfg, setup_basic);
+	int fd = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	struct kmsg_metadata_request m;
+	struct kmsg_metadata_request_topic ts[3];
+	kmsg_metadata_request_init(&m);
+	for (int i = 0; i < 3; i++) {
+		kmsg_metadata_request_topic_init(&ts[i]);
+		ts[i].name = kmsg_str_make(i == 0 ? "a" : i == 1 ? "b" : "c");
+	}
+	m.topics.items = ts;
+	m.topics.count = 3;
+	m.topics.null = false;
+	put_request(&w, KMSG_API_METADATA, 1, 1, &m); /* 3 topics > 2 */
+	m.topics.count = 2;
+	put_request(&w, KMSG_API_METADATA, 1, 2, &m); /* at the limit */
+	struct kmsg_produce_request p;
+	struct kmsg_produce_request_topic_produce_data pt;
+	struct kmsg_produce_request_partition_produce_data pp[4];
+	kmsg_produce_request_init(&p);
+	kmsg_produce_request_topic_produce_data_init(&pt);
+	pt.name = kmsg_str_make("t");
+	for (int i = 0; i < 4; i++) {
+		kmsg_produce_request_partition_produce_data_init(&pp[i]);
+		pp[i].index = i;
+	}
+	pt.partition_data.items = pp;
+	pt.partition_data.count = 4;
+	p.topic_data.items = &pt;
+	p.topic_data.count = 1;
+	p.acks = 1;
+	put_request(&w, KMSG_API_PRODUCE, 3, 3, &p); /* 4 partitions > 3 */
+	cli_send_w(fd, &w);
+	cli_expect(fd, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 1);
+	const struct kmsg_metadata_response *mr = r.body;
+	ck_assert_int_eq(mr->topics.count, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(mr->topics.items[i].error_code, SK_KAFKA_INVALID_REQUEST);
+	}
+	resp_free(&r);
+	cli_expect(fd, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 2);
+	resp_free(&r);
+	cli_expect(fd, KMSG_API_PRODUCE, 3, &r);
+	ck_assert_int_eq(r.corr, 3);
+	const struct kmsg_produce_response *pr = r.body;
+	ck_assert_int_eq(pr->responses.count, 1);
+	ck_assert_int_eq(pr->responses.items[0].partition_responses.count, 4);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pr->responses.items[0].partition_responses.items[i].error_code,
+				 SK_KAFKA_INVALID_REQUEST);
+	}
+	resp_free(&r);
+	ck_assert_int_eq(atomic_load(&fx.dispatched), 1); /* only the request at the limit */
+	close(fd);
+	kmsg_writer_free(&w);
+	fx_stop(&fx);
+	ck_assert_uint_eq(fx.stats.protocol_errors, 0);
+}
+END_TEST
+
 struct hostile {
 	const char *name;
 	uint8_t bytes[64];
@@ -1161,6 +1235,7 @@ Suite *kafka_conn_suite(void)
 	tcase_add_test(tc, pipelined_out_of_order);
 	tcase_add_test(tc, drop_keeps_order);
 	tcase_add_test(tc, unsupported_answered);
+	tcase_add_test(tc, request_extent_limits);
 	tcase_add_test(tc, hostile_frames_close);
 	tcase_add_test(tc, inflight_bound);
 	tcase_add_test(tc, queued_bytes_bound);
