@@ -123,6 +123,7 @@ struct sk_server {
 	uv_tcp_t listener;
 	bool listening;
 	bool listener_closed;
+	bool listener_closing;
 	uv_prepare_t prepare;
 	bool prepare_closing;
 	uv_timer_t idle_timer;
@@ -139,9 +140,14 @@ struct sk_server {
 	bool closing;
 	sk_close_cb close_cb;
 	void *close_data;
+	bool draining; /* sk_server_drain(): no reads, close when nothing is owed */
+	sk_close_cb drain_cb;
+	void *drain_data;
 	struct sk_stats stats;
 	char errmsg[256];
 };
+
+static void maybe_drained(struct sk_server *srv);
 
 /* ---- Errors and configuration ------------------------------------------ */
 
@@ -348,6 +354,7 @@ static void conn_free(struct conn *c)
 	sl_free(c->rbuf);
 	sl_free(c->chunk);
 	sl_free(c);
+	maybe_drained(srv);
 	maybe_finish_server(srv);
 }
 
@@ -1016,7 +1023,7 @@ static bool has_room(const struct conn *c, uint32_t len)
 
 static void update_reading(struct conn *c)
 {
-	bool want = !c->closing && !c->paused;
+	bool want = !c->closing && !c->paused && !c->srv->draining;
 	if (want == c->reading) {
 		return;
 	}
@@ -1117,6 +1124,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 /* Runs just before the loop blocks: resumes paused input and flushes every
  * connection whose requests completed during this iteration. Handlers called
  * from here may queue more work; it is done in the same pass. */
+/* While draining: closes every connection that owes nothing (no request
+ * between receipt and written response, no write under way). */
+static void close_drained_conns(struct sk_server *srv)
+{
+	struct conn *next;
+	for (struct conn *c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->closing && c->inflight == 0 && !c->write_busy) {
+			close_conn(c, SL_LOG_DEBUG, "drained");
+		}
+	}
+}
+
 static void on_prepare(uv_prepare_t *p)
 {
 	struct sk_server *srv = p->data;
@@ -1135,6 +1155,9 @@ static void on_prepare(uv_prepare_t *p)
 			process_input(c);
 		}
 		flush(c);
+	}
+	if (srv->draining && !srv->closing) {
+		close_drained_conns(srv);
 	}
 }
 
@@ -1369,7 +1392,38 @@ static void on_listener_closed(uv_handle_t *h)
 {
 	struct sk_server *srv = h->data;
 	srv->listener_closed = true;
+	maybe_drained(srv);
 	maybe_finish_server(srv);
+}
+
+/* Runs the drain callback once the listener and every connection are
+ * closed, unless sk_server_close() came first. */
+static void maybe_drained(struct sk_server *srv)
+{
+	if (!srv->draining || srv->closing || srv->drain_cb == NULL || !srv->listener_closed ||
+	    srv->conns != NULL) {
+		return;
+	}
+	sk_close_cb cb = srv->drain_cb;
+	srv->drain_cb = NULL;
+	cb(srv, srv->drain_data);
+}
+
+void sk_server_drain(struct sk_server *srv, sk_close_cb cb, void *data)
+{
+	SL_ASSERT(!srv->closing && !srv->draining);
+	srv->draining = true;
+	srv->drain_cb = cb;
+	srv->drain_data = data;
+	srv->listener_closing = true;
+	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		update_reading(c);
+	}
+	/* Connections that owe nothing close from the next loop iteration. */
+	uv_ref((uv_handle_t *)&srv->prepare);
+	SL_LOG(SL_LOG_INFO, "component=kafka event=kafka_draining connections=%" PRIu32,
+	       srv->n_conns);
 }
 
 static void on_idle_closed(uv_handle_t *h)
@@ -1385,7 +1439,10 @@ void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data)
 	srv->closing = true;
 	srv->close_cb = cb;
 	srv->close_data = data;
-	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	if (!srv->listener_closing) {
+		srv->listener_closing = true;
+		uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	}
 	uv_close((uv_handle_t *)&srv->idle_timer, on_idle_closed);
 	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
 		close_conn(c, SL_LOG_DEBUG, "server_close");

@@ -264,6 +264,16 @@ void sk_server_stats(const struct sk_server *srv, struct sk_stats *out);
 typedef void (*sk_close_cb)(struct sk_server *srv, void *data);
 void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data);
 
+/* Starts a graceful shutdown: stops accepting and reading, answers every
+ * request already received (complete frames already read are still
+ * dispatched) and closes each connection once it owes nothing. cb(srv, data)
+ * runs from the loop once the listener and every connection are closed; srv
+ * stays valid and the caller then calls sk_server_close(). Calling
+ * sk_server_close() before that closes the remaining connections at once
+ * (the broker's shutdown.drain.timeout.ms) and cb never runs. Calling it
+ * twice, or after sk_server_close(), is a programming error. */
+void sk_server_drain(struct sk_server *srv, sk_close_cb cb, void *data);
+
 /* ---- Completing requests ----------------------------------------------- */
 
 /* Sets the cancel callback of req (see sk_cancel_fn). Returns 0, or

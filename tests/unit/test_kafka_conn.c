@@ -692,6 +692,98 @@ START_TEST(request_extent_limits)
 }
 END_TEST
 
+static atomic_int drained_calls;
+
+static void on_drained(struct sk_server *srv, void *data)
+{
+	struct fx *fx = data;
+	ck_assert_ptr_eq(srv, fx->srv);
+	atomic_fetch_add(&drained_calls, 1);
+}
+
+static void do_drain(struct fx *fx)
+{
+	sk_server_drain(fx->srv, on_drained, fx);
+}
+
+/* True if nothing accepts a connection on port any more. */
+static bool refuses(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return rc != 0;
+}
+
+/* sk_server_drain(): no new connections, an idle connection closes, a
+ * connection with a pending request gets its answer and then closes, and
+ * the drain callback runs once no connection is left. */
+START_TEST(drain_answers_then_closes)
+{
+	struct fx fx;
+	struct kmsg_writer w;
+	struct resp r;
+	atomic_store(&drained_calls, 0);
+	fx_start(&fx, NULL, setup_hold_metadata);
+	int busy = cli_connect(fx.port);
+	int idle = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	put_api_versions(&w, 2, 5);
+	cli_send_w(idle, &w); /* answered: the connection is accepted and owes nothing */
+	cli_expect(idle, KMSG_API_API_VERSIONS, 2, &r);
+	resp_free(&r);
+	put_metadata(&w, 1, 7, "t");
+	cli_send_w(busy, &w);
+	ck_assert(wait_atomic(&fx.dispatched, 1));
+	fx_call(&fx, do_drain);
+	ck_assert(cli_closed(idle));
+	ck_assert(refuses(fx.port));
+	sleep_ms(50);
+	ck_assert_int_eq(atomic_load(&drained_calls), 0); /* busy still owes an answer */
+	fx_call(&fx, release_all);
+	cli_expect(busy, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 7);
+	resp_free(&r);
+	ck_assert(cli_closed(busy));
+	ck_assert(wait_atomic(&drained_calls, 1));
+	close(busy);
+	close(idle);
+	kmsg_writer_free(&w);
+	fx_stop(&fx);
+	ck_assert_int_eq(atomic_load(&drained_calls), 1);
+	ck_assert_int_eq(atomic_load(&fx.observed[SK_OUTCOME_SENT]), 2);
+}
+END_TEST
+
+/* sk_server_close() during a drain (the drain timeout) closes what is left:
+ * the held request is cancelled and the drain callback never runs. */
+START_TEST(drain_cut_short_by_close)
+{
+	struct fx fx;
+	struct kmsg_writer w;
+	atomic_store(&drained_calls, 0);
+	fx_start(&fx, NULL, setup_hold_metadata);
+	int fd = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	put_metadata(&w, 1, 1, "t");
+	cli_send_w(fd, &w);
+	ck_assert(wait_atomic(&fx.dispatched, 1));
+	fx_call(&fx, do_drain);
+	fx_stop(&fx);
+	ck_assert(cli_closed(fd));
+	ck_assert_int_eq(atomic_load(&fx.cancels), 1);
+	ck_assert_int_eq(atomic_load(&drained_calls), 0);
+	close(fd);
+	kmsg_writer_free(&w);
+}
+END_TEST
+
 struct hostile {
 	const char *name;
 	uint8_t bytes[64];
@@ -1236,6 +1328,8 @@ Suite *kafka_conn_suite(void)
 	tcase_add_test(tc, drop_keeps_order);
 	tcase_add_test(tc, unsupported_answered);
 	tcase_add_test(tc, request_extent_limits);
+	tcase_add_test(tc, drain_answers_then_closes);
+	tcase_add_test(tc, drain_cut_short_by_close);
 	tcase_add_test(tc, hostile_frames_close);
 	tcase_add_test(tc, inflight_bound);
 	tcase_add_test(tc, queued_bytes_bound);
