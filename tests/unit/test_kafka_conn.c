@@ -184,16 +184,23 @@ static bool wait_atomic(atomic_int *v, int want)
 
 /* ---- Client side -------------------------------------------------------------- */
 
-static int cli_connect(uint16_t port)
+/* Connects a new socket to 127.0.0.1:port into *fd; returns connect's result. */
+static int cli_try_connect(uint16_t port, int *fd)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(*fd, 0);
 	struct sockaddr_in sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return connect(*fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+static int cli_connect(uint16_t port)
+{
+	int fd;
+	ck_assert_int_eq(cli_try_connect(port, &fd), 0);
 	struct timeval tv = {WAIT_MS / 1000, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
@@ -709,14 +716,8 @@ static void do_drain(struct fx *fx)
 /* True if nothing accepts a connection on port any more. */
 static bool refuses(uint16_t port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int fd;
+	int rc = cli_try_connect(port, &fd);
 	close(fd);
 	return rc != 0;
 }
