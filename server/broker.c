@@ -399,6 +399,7 @@ static int start_pm(struct sd_broker *b)
 	pc.group.coalesce_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.coalesce.max.bytes");
 	pc.group.append_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.append.max.bytes");
 	pc.no_sync = !sd_config_bool(b->cfg, "log.flush.fsync.enable");
+	pc.catchup_bytes_per_sec = (uint64_t)sd_config_int(b->cfg, "replica.catchup.bytes.per.sec");
 	struct sd_pm_callbacks cbs = {
 		.data = b,
 		.role_changed = on_role,

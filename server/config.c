@@ -437,6 +437,12 @@ static const struct sd_config_key keys[] = {
 	  "Partitions in one request, over all its topics; more are refused with "
 	  "INVALID_REQUEST."),
 
+    /* Replication. */
+    K_BYTES("replica.catchup.bytes.per.sec", 0, INT64_MAX, "104857600", "bytes/s",
+	    "Bandwidth of catch-up transfers (log ranges streamed to a replica too far behind "
+	    "for Raft's own messages) per broker, over all partitions and peers; 0 means "
+	    "unlimited. Raft messages and heartbeats never wait behind them."),
+
     /* Admin and process. */
     K_INT("admin.connections.max", 1, 10000, "64", "connections",
 	  "Admin HTTP connections accepted at once; more are closed on accept."),
