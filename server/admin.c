@@ -591,13 +591,19 @@ int sd_admin_start(struct sd_broker *b)
 {
 	struct admin *a = &g_admin;
 	a->b = b;
-	if (sd_metrics_new(&b->metrics) != 0 || register_metrics(a) != 0) {
+	if (sd_metrics_new(&b->metrics) != 0 ||
+	    sd_metrics_set_series_max(b->metrics, (int)sd_config_int(b->cfg,
+							       "metrics.series.per.metric.max")) !=
+		0 ||
+	    register_metrics(a) != 0) {
 		return -1;
 	}
 	sk_server_set_observer(b->kafka, observe, a);
 	struct sd_endpoint ep;
 	sd_config_endpoint(b->cfg, "admin.listener", &ep);
-	if (sd_http_init(&a->http, b->loop, NULL) != 0 ||
+	struct sd_http_config hc;
+	sd_config_http(b->cfg, &hc);
+	if (sd_http_init(&a->http, b->loop, &hc) != 0 ||
 	    sd_http_route(&a->http, "GET", "/metrics", get_metrics, a) != 0 ||
 	    sd_http_route(&a->http, "GET", "/v1/status", get_status, a) != 0 ||
 	    sd_http_route(&a->http, "GET", "/v1/explain", get_explain, a) != 0) {

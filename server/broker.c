@@ -5,9 +5,11 @@
  * the RPC port, starts the partition manager (one disk writer thread) and
  * the controller (group 0), then the Kafka and admin listeners, and runs the
  * loop. Partitions are opened as the controller log is applied. SIGTERM (or
- * SIGINT) starts a drain: the Kafka listener stops accepting and closes once
- * in-flight requests are answered (bounded by shutdown.drain.timeout.ms),
- * then every group closes (pending storage work completes and is synced),
+ * SIGINT) starts a drain: the Kafka listener stops accepting and reading,
+ * and each connection closes once it has answered what it received
+ * (sk_server_drain()); after shutdown.drain.timeout.ms (0: at once) the
+ * remaining connections are closed and their pending requests completed
+ * and discarded (sk_server_close()). Then every group closes (pending storage work completes and is synced),
  * then the transport, and the process exits 0.
  * Failure modes: a listener that cannot bind, or a data directory that
  * cannot be opened, stops startup with a message on stderr and exit code 1;
@@ -296,10 +298,30 @@ static void kafka_closed(struct sk_server *srv, void *data)
 	(void)srv;
 	struct sd_broker *b = data;
 	b->kafka = NULL;
+	uv_close((uv_handle_t *)&b->drain_timer, NULL);
 	sd_pm_foreach(b->pm, release_partition, NULL);
 	sd_kh_group_stop(b);
 	sd_controller_quiesce(b);
 	sd_pm_close(b->pm, pm_closed, b);
+}
+
+/* Every Kafka connection has answered what it received and closed. */
+static void kafka_drained(struct sk_server *srv, void *data)
+{
+	struct sd_broker *b = data;
+	uv_timer_stop(&b->drain_timer);
+	SL_LOG(SL_LOG_INFO, "broker=%d event=drained", b->id);
+	sk_server_close(srv, kafka_closed, b);
+}
+
+/* shutdown.drain.timeout.ms passed: close the connections still owing
+ * answers (their pending requests are completed and discarded) and go on. */
+static void on_drain_timeout(uv_timer_t *t)
+{
+	struct sd_broker *b = t->data;
+	SL_LOG(SL_LOG_WARN, "broker=%d event=drain_timeout timeout_ms=%lld", b->id,
+	       (long long)sd_config_int(b->cfg, "shutdown.drain.timeout.ms"));
+	sk_server_close(b->kafka, kafka_closed, b);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -316,10 +338,16 @@ static void on_signal(uv_signal_t *h, int signum)
 	sd_locality_stop(b);
 	sd_retention_stop(b);
 	sd_admin_stop(b);
-	if (b->kafka != NULL) {
+	uv_timer_init(b->loop, &b->drain_timer);
+	b->drain_timer.data = b;
+	uint64_t drain_ms = (uint64_t)sd_config_int(b->cfg, "shutdown.drain.timeout.ms");
+	if (b->kafka == NULL) {
+		kafka_closed(NULL, b);
+	} else if (drain_ms == 0) {
 		sk_server_close(b->kafka, kafka_closed, b);
 	} else {
-		kafka_closed(NULL, b);
+		uv_timer_start(&b->drain_timer, on_drain_timeout, drain_ms, 0);
+		sk_server_drain(b->kafka, kafka_drained, b);
 	}
 }
 
@@ -376,6 +404,7 @@ static int start_pm(struct sd_broker *b)
 	pc.group.coalesce_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.coalesce.max.bytes");
 	pc.group.append_bytes_max = (uint32_t)sd_config_int(b->cfg, "raft.append.max.bytes");
 	pc.no_sync = !sd_config_bool(b->cfg, "log.flush.fsync.enable");
+	pc.catchup_bytes_per_sec = (uint64_t)sd_config_int(b->cfg, "replica.catchup.bytes.per.sec");
 	struct sd_pm_callbacks cbs = {
 		.data = b,
 		.role_changed = on_role,
@@ -395,11 +424,7 @@ static int start_kafka(struct sd_broker *b)
 	struct sd_listener ls[SD_LISTENERS_MAX];
 	int n = sd_config_listeners(b->cfg, ls);
 	struct sk_config kc;
-	sk_config_init(&kc);
-	kc.request_bytes_max = (uint32_t)sd_config_int(b->cfg, "socket.request.max.bytes");
-	kc.connections_max = (uint32_t)sd_config_int(b->cfg, "max.connections");
-	kc.inflight_requests_max =
-		(uint32_t)sd_config_int(b->cfg, "max.inflight.requests.per.connection");
+	sd_config_kafka(b->cfg, &kc);
 	int rv = sk_server_create(b->loop, &kc, &b->kafka);
 	if (rv != 0 || n < 1) {
 		fprintf(stderr, "stretchlogd: kafka listener: %s\n", sk_strerror(rv));

@@ -148,6 +148,7 @@ struct sd_broker {
 	struct sd_groups *groups; /* group coordinators (kh_group.c) */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t housekeeping;
+	uv_timer_t drain_timer; /* shutdown.drain.timeout.ms, from SIGTERM */
 	bool stopping;
 	int exit_code;
 };

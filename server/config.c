@@ -10,7 +10,6 @@
 
 #define DAY_MS (24LL * 3600 * 1000)
 #define GIB    (1LL << 30)
-#define MIB    (1LL << 20)
 
 /* ---- checks ---------------------------------------------------------------- */
 
@@ -439,16 +438,11 @@ static const struct sd_config_key keys[] = {
 	  "Partitions in one request, over all its topics; more are refused with "
 	  "INVALID_REQUEST."),
 
-    /* Produce and replication. */
-    K_BYTES("produce.coalesce.bytes.max", 0, 64 * MIB, "1048576", "bytes",
-	    "Produce batches for one partition that arrive together are appended as one Raft "
-	    "entry of at most this many bytes; 0 appends each batch as its own entry."),
-    K_INT("produce.coalesce.linger.us", 0, 100000, "0", "us",
-	  "How long a partition leader waits for more produce batches to coalesce; 0 "
-	  "coalesces only what arrives in the same loop iteration."),
+    /* Replication. */
     K_BYTES("replica.catchup.bytes.per.sec", 0, INT64_MAX, "104857600", "bytes/s",
-	    "Bandwidth of catch-up transfers (segments sent to a lagging replica) per broker; "
-	    "0 means unlimited. Heartbeats never wait behind them."),
+	    "Bandwidth of catch-up transfers (log ranges streamed to a replica too far behind "
+	    "for Raft's own messages) per broker, over all partitions and peers; 0 means "
+	    "unlimited. Raft messages and heartbeats never wait behind them."),
 
     /* Admin and process. */
     K_INT("admin.connections.max", 1, 10000, "64", "connections",

@@ -347,6 +347,19 @@ struct sl_transport_config;
  * raft.append.max.bytes against. */
 void sd_config_transport(const struct sd_config *c, struct sl_transport_config *out);
 
+struct sk_config;
+struct sd_http_config;
+
+/* Fills out with the Kafka listener's settings: sk_config_init()'s defaults,
+ * then socket.request.max.bytes, max.connections,
+ * max.inflight.requests.per.connection, connections.max.idle.ms,
+ * request.topics.max and request.partitions.max. */
+void sd_config_kafka(const struct sd_config *c, struct sk_config *out);
+
+/* Fills out with the admin HTTP server's settings: sd_http_config_init()'s
+ * defaults, then admin.connections.max and admin.request.timeout.ms. */
+void sd_config_http(const struct sd_config *c, struct sd_http_config *out);
+
 /* ---- topic configs (CreateTopics, AlterConfigs, DescribeConfigs) -------- */
 
 /* One config of a request: name and value borrowed for the call; a NULL

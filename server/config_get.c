@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "server/config_int.h"
+#include "server/http.h"
+#include "server/kafka_conn.h"
 #include "server/rpc_codec.h"
 #include "server/transport.h"
 
@@ -118,6 +120,27 @@ void sd_config_transport(const struct sd_config *c, struct sl_transport_config *
 	out->backoff_base_ms = 50;
 	out->backoff_max_ms = 1000;
 	out->idle_timeout_ms = (uint32_t)sd_config_int(c, "transport.idle.timeout.ms");
+}
+
+void sd_config_kafka(const struct sd_config *c, struct sk_config *out)
+{
+	SL_ASSERT(c != NULL && out != NULL);
+	sk_config_init(out);
+	out->request_bytes_max = (uint32_t)sd_config_int(c, "socket.request.max.bytes");
+	out->connections_max = (uint32_t)sd_config_int(c, "max.connections");
+	out->inflight_requests_max =
+	    (uint32_t)sd_config_int(c, "max.inflight.requests.per.connection");
+	out->idle_timeout_ms = (uint32_t)sd_config_int(c, "connections.max.idle.ms");
+	out->request_topics_max = (uint32_t)sd_config_int(c, "request.topics.max");
+	out->request_partitions_max = (uint32_t)sd_config_int(c, "request.partitions.max");
+}
+
+void sd_config_http(const struct sd_config *c, struct sd_http_config *out)
+{
+	SL_ASSERT(c != NULL && out != NULL);
+	sd_http_config_init(out);
+	out->connections_max = (int)sd_config_int(c, "admin.connections.max");
+	out->request_timeout_ms = (uint64_t)sd_config_int(c, "admin.request.timeout.ms");
 }
 
 /* ---- cross-key checks ----------------------------------------------------------- */

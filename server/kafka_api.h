@@ -140,6 +140,21 @@ int sk_api_versions_build(uint64_t mask, struct kmsg_arena *arena,
  * ApiVersions range. Returns 0 or a negative kmsg_err. */
 int sk_api_versions_fallback(struct kmsg_writer *w, int32_t correlation_id);
 
+/* How much of the cluster one decoded request names, for the per-request
+ * limits (request.topics.max, request.partitions.max). */
+struct sk_request_extent {
+	int64_t topics;	    /* topic entries, repeats included */
+	int64_t partitions; /* partition entries over all topics */
+};
+
+/* Fills *out with the topics and partitions that request (the decoded struct
+ * kmsg_<api>_request of api_key) lists: Produce, Fetch (forgotten topics
+ * too), ListOffsets, OffsetCommit and OffsetFetch (every group's topics)
+ * count both; Metadata, CreateTopics and DeleteTopics count topics (a
+ * CreateTopics' explicit assignments count as partitions). Every other api,
+ * or a null "all topics" array, counts 0. Pure. */
+void sk_api_request_extent(int16_t api_key, const void *request, struct sk_request_extent *out);
+
 /* Fills *response (a struct kmsg_<api>_response of api_key, initialised here)
  * with the answer that reports error_code for every part of request (the
  * decoded struct kmsg_<api>_request of the same version, borrowed: strings in

@@ -436,3 +436,76 @@ int sk_api_error_response(int16_t api_key, int16_t version, const void *request,
 		return top_level_error(api_key, error_code, response);
 	}
 }
+
+/* ---- request extent ---------------------------------------------------------------- */
+
+/* Adds the topics of array arr (a decoded struct { items; count; }) and the
+ * entries of each topic's array member parts. */
+#define EXTENT_ADD(out, arr, parts)                                                                \
+	do {                                                                                       \
+		(out)->topics += (arr).count;                                                      \
+		for (int32_t i_ = 0; i_ < (arr).count; i_++) {                                     \
+			(out)->partitions += (arr).items[i_].parts.count;                          \
+		}                                                                                  \
+	} while (0)
+
+void sk_api_request_extent(int16_t api_key, const void *request, struct sk_request_extent *out)
+{
+	SL_ASSERT(out != NULL);
+	*out = (struct sk_request_extent){0, 0};
+	if (request == NULL) {
+		return;
+	}
+	switch (api_key) {
+	case KMSG_API_PRODUCE: {
+		const struct kmsg_produce_request *rq = request;
+		EXTENT_ADD(out, rq->topic_data, partition_data);
+		break;
+	}
+	case KMSG_API_FETCH: {
+		const struct kmsg_fetch_request *rq = request;
+		EXTENT_ADD(out, rq->topics, partitions);
+		EXTENT_ADD(out, rq->forgotten_topics_data, partitions);
+		break;
+	}
+	case KMSG_API_LIST_OFFSETS: {
+		const struct kmsg_list_offsets_request *rq = request;
+		EXTENT_ADD(out, rq->topics, partitions);
+		break;
+	}
+	case KMSG_API_OFFSET_COMMIT: {
+		const struct kmsg_offset_commit_request *rq = request;
+		EXTENT_ADD(out, rq->topics, partitions);
+		break;
+	}
+	case KMSG_API_OFFSET_FETCH: {
+		const struct kmsg_offset_fetch_request *rq = request;
+		if (!rq->topics.null) {
+			EXTENT_ADD(out, rq->topics, partition_indexes);
+		}
+		for (int32_t g = 0; g < rq->groups.count; g++) {
+			if (!rq->groups.items[g].topics.null) {
+				EXTENT_ADD(out, rq->groups.items[g].topics, partition_indexes);
+			}
+		}
+		break;
+	}
+	case KMSG_API_METADATA: {
+		const struct kmsg_metadata_request *rq = request;
+		out->topics = rq->topics.null ? 0 : rq->topics.count;
+		break;
+	}
+	case KMSG_API_CREATE_TOPICS: {
+		const struct kmsg_create_topics_request *rq = request;
+		EXTENT_ADD(out, rq->topics, assignments);
+		break;
+	}
+	case KMSG_API_DELETE_TOPICS: {
+		const struct kmsg_delete_topics_request *rq = request;
+		out->topics = (int64_t)rq->topics.count + rq->topic_names.count;
+		break;
+	}
+	default:
+		break;
+	}
+}

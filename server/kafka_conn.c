@@ -123,6 +123,7 @@ struct sk_server {
 	uv_tcp_t listener;
 	bool listening;
 	bool listener_closed;
+	bool listener_closing;
 	uv_prepare_t prepare;
 	bool prepare_closing;
 	uv_timer_t idle_timer;
@@ -139,9 +140,14 @@ struct sk_server {
 	bool closing;
 	sk_close_cb close_cb;
 	void *close_data;
+	bool draining; /* sk_server_drain(): no reads, close when nothing is owed */
+	sk_close_cb drain_cb;
+	void *drain_data;
 	struct sk_stats stats;
 	char errmsg[256];
 };
+
+static void maybe_drained(struct sk_server *srv);
 
 /* ---- Errors and configuration ------------------------------------------ */
 
@@ -179,6 +185,8 @@ void sk_config_init(struct sk_config *c)
 	c->sendfile = true;
 	c->listen_backlog = SK_LISTEN_BACKLOG_DEFAULT;
 	c->idle_timeout_ms = SK_IDLE_TIMEOUT_MS_DEFAULT;
+	c->request_topics_max = SK_REQUEST_TOPICS_MAX_DEFAULT;
+	c->request_partitions_max = SK_REQUEST_PARTITIONS_MAX_DEFAULT;
 }
 
 static const char *config_problem(const struct sk_config *c)
@@ -346,6 +354,7 @@ static void conn_free(struct conn *c)
 	sl_free(c->rbuf);
 	sl_free(c->chunk);
 	sl_free(c);
+	maybe_drained(srv);
 	maybe_finish_server(srv);
 }
 
@@ -899,6 +908,27 @@ static struct request *request_new(struct conn *c, uint8_t *frame, uint32_t len)
 
 /* Parses a complete frame (ownership passes here; its len bytes are already
  * in c->queued_bytes) and hands the request to its handler. */
+/* True if req names more topics or partitions than the server allows; logs
+ * why. The answer is then INVALID_REQUEST for every part. */
+static bool too_large(const struct conn *c, const struct sk_request *req)
+{
+	const struct sk_config *cfg = &c->srv->cfg;
+	struct sk_request_extent e;
+	sk_api_request_extent(req->api_key, req->body, &e);
+	bool topics = cfg->request_topics_max > 0 && e.topics > (int64_t)cfg->request_topics_max;
+	bool parts = cfg->request_partitions_max > 0 &&
+		     e.partitions > (int64_t)cfg->request_partitions_max;
+	if (topics || parts) {
+		SL_LOG(SL_LOG_WARN,
+		       "component=kafka event=kafka_request_too_large conn=%" PRIu64
+		       " peer=%s api_key=%d topics=%" PRId64 " topics_max=%u partitions=%" PRId64
+		       " partitions_max=%u",
+		       c->id, c->peer, (int)req->api_key, e.topics, cfg->request_topics_max,
+		       e.partitions, cfg->request_partitions_max);
+	}
+	return topics || parts;
+}
+
 static void dispatch(struct conn *c, uint8_t *frame, uint32_t len)
 {
 	struct sk_server *srv = c->srv;
@@ -929,6 +959,9 @@ static void dispatch(struct conn *c, uint8_t *frame, uint32_t len)
 	if (o == SK_PARSE_OK && r->pub.api_key == KMSG_API_API_VERSIONS) {
 		r->builtin = true;
 		answer_api_versions(r);
+	} else if (o == SK_PARSE_OK && too_large(c, &r->pub)) {
+		r->builtin = true;
+		(void)sk_respond_error(&r->pub, SK_KAFKA_INVALID_REQUEST);
 	} else if (o == SK_PARSE_OK) {
 		const struct handler *h = &srv->handlers[r->pub.api_key];
 		h->fn(h->ctx, &r->pub);
@@ -990,7 +1023,7 @@ static bool has_room(const struct conn *c, uint32_t len)
 
 static void update_reading(struct conn *c)
 {
-	bool want = !c->closing && !c->paused;
+	bool want = !c->closing && !c->paused && !c->srv->draining;
 	if (want == c->reading) {
 		return;
 	}
@@ -1091,6 +1124,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 /* Runs just before the loop blocks: resumes paused input and flushes every
  * connection whose requests completed during this iteration. Handlers called
  * from here may queue more work; it is done in the same pass. */
+/* While draining: closes every connection that owes nothing (no request
+ * between receipt and written response, no write under way). */
+static void close_drained_conns(struct sk_server *srv)
+{
+	struct conn *next;
+	for (struct conn *c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (!c->closing && c->inflight == 0 && !c->write_busy) {
+			close_conn(c, SL_LOG_DEBUG, "drained");
+		}
+	}
+}
+
 static void on_prepare(uv_prepare_t *p)
 {
 	struct sk_server *srv = p->data;
@@ -1109,6 +1155,9 @@ static void on_prepare(uv_prepare_t *p)
 			process_input(c);
 		}
 		flush(c);
+	}
+	if (srv->draining && !srv->closing) {
+		close_drained_conns(srv);
 	}
 }
 
@@ -1343,7 +1392,38 @@ static void on_listener_closed(uv_handle_t *h)
 {
 	struct sk_server *srv = h->data;
 	srv->listener_closed = true;
+	maybe_drained(srv);
 	maybe_finish_server(srv);
+}
+
+/* Runs the drain callback once the listener and every connection are
+ * closed, unless sk_server_close() came first. */
+static void maybe_drained(struct sk_server *srv)
+{
+	if (!srv->draining || srv->closing || srv->drain_cb == NULL || !srv->listener_closed ||
+	    srv->conns != NULL) {
+		return;
+	}
+	sk_close_cb cb = srv->drain_cb;
+	srv->drain_cb = NULL;
+	cb(srv, srv->drain_data);
+}
+
+void sk_server_drain(struct sk_server *srv, sk_close_cb cb, void *data)
+{
+	SL_ASSERT(!srv->closing && !srv->draining);
+	srv->draining = true;
+	srv->drain_cb = cb;
+	srv->drain_data = data;
+	srv->listener_closing = true;
+	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		update_reading(c);
+	}
+	/* Connections that owe nothing close from the next loop iteration. */
+	uv_ref((uv_handle_t *)&srv->prepare);
+	SL_LOG(SL_LOG_INFO, "component=kafka event=kafka_draining connections=%" PRIu32,
+	       srv->n_conns);
 }
 
 static void on_idle_closed(uv_handle_t *h)
@@ -1359,7 +1439,10 @@ void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data)
 	srv->closing = true;
 	srv->close_cb = cb;
 	srv->close_data = data;
-	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	if (!srv->listener_closing) {
+		srv->listener_closing = true;
+		uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	}
 	uv_close((uv_handle_t *)&srv->idle_timer, on_idle_closed);
 	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
 		close_conn(c, SL_LOG_DEBUG, "server_close");

@@ -26,7 +26,10 @@
  * frame's buffer grows with the bytes actually received (from 64 KiB,
  * doubling up to its length), so a bare length prefix costs little memory.
  * Accepted connections beyond connections_max are closed at once, and
- * connections idle for idle_timeout_ms are closed.
+ * connections idle for idle_timeout_ms are closed. A request that names more
+ * than request_topics_max topics or request_partitions_max partitions gets
+ * INVALID_REQUEST (42) in every part, from the listener, with one log line
+ * (event=kafka_request_too_large); the connection stays open.
  *
  * BAD INPUT (Kafka convention, DESIGN.md section 8). A frame length below 0
  * or above request_bytes_max, a header that does not decode, an api key no
@@ -94,6 +97,8 @@ const char *sk_err_name(int rv);
 #define SK_RESPONSE_BYTES_MAX_DEFAULT	 (256u << 20)
 #define SK_FILE_CHUNK_BYTES_DEFAULT	 (256u << 10)
 #define SK_IDLE_TIMEOUT_MS_DEFAULT	 600000u /* connections.max.idle.ms */
+#define SK_REQUEST_TOPICS_MAX_DEFAULT	 10000u	 /* request.topics.max */
+#define SK_REQUEST_PARTITIONS_MAX_DEFAULT 100000u /* request.partitions.max */
 #define SK_LISTEN_BACKLOG_DEFAULT	 511
 /* Most segments one sk_respond_raw() call may pass. */
 #define SK_RAW_SEGMENTS_MAX 4096
@@ -122,6 +127,12 @@ struct sk_config {
 	 * response is closed (checked every quarter of it, at most 30 s);
 	 * 0 disables. */
 	uint32_t idle_timeout_ms;
+	/* A request naming more topics, or more partitions over all its topics
+	 * (sk_api_request_extent()), is answered INVALID_REQUEST for every part
+	 * without reaching its handler (request.topics.max,
+	 * request.partitions.max); 0 means no limit. */
+	uint32_t request_topics_max;
+	uint32_t request_partitions_max;
 };
 
 /* Fills *c with the SK_*_DEFAULT values and sendfile = true. */
@@ -252,6 +263,16 @@ void sk_server_stats(const struct sk_server *srv, struct sk_stats *out);
  * Calling it twice is a programming error. */
 typedef void (*sk_close_cb)(struct sk_server *srv, void *data);
 void sk_server_close(struct sk_server *srv, sk_close_cb cb, void *data);
+
+/* Starts a graceful shutdown: stops accepting and reading, answers every
+ * request already received (complete frames already read are still
+ * dispatched) and closes each connection once it owes nothing. cb(srv, data)
+ * runs from the loop once the listener and every connection are closed; srv
+ * stays valid and the caller then calls sk_server_close(). Calling
+ * sk_server_close() before that closes the remaining connections at once
+ * (the broker's shutdown.drain.timeout.ms) and cb never runs. Calling it
+ * twice, or after sk_server_close(), is a programming error. */
+void sk_server_drain(struct sk_server *srv, sk_close_cb cb, void *data);
 
 /* ---- Completing requests ----------------------------------------------- */
 

@@ -61,6 +61,7 @@ struct sd_metric {
 
 struct sd_metrics {
 	int n;
+	int series_cap; /* sd_metrics_set_series_max(); 0 until set */
 	struct sd_metric *families[SD_METRICS_FAMILIES_MAX];
 	char errmsg[256];
 };
@@ -380,6 +381,18 @@ static bool values_fit(const struct sd_metric *f, const char *const *values)
 	return true;
 }
 
+/* Counts a refused series; the first refusal of each metric is logged (the
+ * counter tells how many followed). */
+static void count_overflow(struct sd_metric *f)
+{
+	if (f->overflow++ == 0) {
+		SL_LOG(SL_LOG_WARN,
+		       "component=metrics event=metrics_series_overflow metric=%s series_max=%d "
+		       "counter=" SD_METRICS_OVERFLOW_NAME,
+		       f->name, f->series_max);
+	}
+}
+
 struct sd_series *sd_metric_series(struct sd_metric *f, const char *const *label_values)
 {
 	SL_ASSERT(f != NULL && f->collect == NULL);
@@ -391,12 +404,12 @@ struct sd_series *sd_metric_series(struct sd_metric *f, const char *const *label
 		}
 	}
 	if (f->n_series >= f->series_max || !values_fit(f, label_values)) {
-		f->overflow++;
+		count_overflow(f);
 		return f->sink;
 	}
 	struct sd_series *s = series_alloc(f, label_values);
 	if (s == NULL) {
-		f->overflow++;
+		count_overflow(f);
 		return f->sink;
 	}
 	if ((size_t)f->n_series >= f->table_size) {
@@ -468,6 +481,16 @@ int sd_metrics_new(struct sd_metrics **out)
 	return *out != NULL ? 0 : SD_METRICS_ENOMEM;
 }
 
+int sd_metrics_set_series_max(struct sd_metrics *m, int series_max)
+{
+	SL_ASSERT(m != NULL);
+	if (series_max < 1 || series_max > SD_METRICS_SERIES_MAX) {
+		return SD_METRICS_EINVAL;
+	}
+	m->series_cap = series_max;
+	return 0;
+}
+
 static void metric_free(struct sd_metric *f)
 {
 	if (f == NULL) {
@@ -524,7 +547,12 @@ static struct sd_metric *metric_new(struct sd_metrics *m, const struct sd_metric
 	}
 	f->registry = m;
 	f->type = d->type;
-	f->series_max = d->series_max > 0 ? d->series_max : SD_METRICS_SERIES_DEFAULT;
+	if (m->series_cap == 0) {
+		f->series_max = d->series_max > 0 ? d->series_max : SD_METRICS_SERIES_DEFAULT;
+	} else {
+		f->series_max = d->series_max > 0 ? SL_MIN(d->series_max, m->series_cap)
+						  : m->series_cap;
+	}
 	f->collect = d->collect;
 	f->collect_data = d->collect_data;
 	f->n_buckets = d->type == SD_METRIC_HISTOGRAM ? d->n_buckets : 0;
@@ -782,7 +810,7 @@ void sd_metric_emit(struct sd_metric_emitter *e, const char *const *label_values
 	struct sd_metric *f = e->f;
 	SL_ASSERT(f->n_labels == 0 || label_values != NULL);
 	if (e->emitted >= f->series_max || !values_fit(f, label_values)) {
-		f->overflow++;
+		count_overflow(f);
 		return;
 	}
 	e->emitted++;

@@ -12,11 +12,17 @@
  * modules' statistics); such a metric stores nothing.
  *
  * BOUNDS. Every metric holds at most series_max series (label values can
- * come from clients: client_rack, topic names). Past that, and for label
+ * come from clients: client_rack, topic names): its description's
+ * (SD_METRICS_SERIES_DEFAULT when left at 0). Once the registry has a limit
+ * (sd_metrics_set_series_max(), the broker's metrics.series.per.metric.max),
+ * metrics registered afterwards get at most that limit, and a description
+ * that leaves series_max at 0 gets exactly it. Past that, and for label
  * values longer than SD_METRICS_LABEL_VALUE_BYTES_MAX or when memory runs
  * out, sd_metric_series() returns the metric's *overflow series*: updates to
  * it are accepted and never rendered, and each refused series is counted in
- * the rendered counter SD_METRICS_OVERFLOW_NAME{metric="<name>"}. Callers
+ * the rendered counter SD_METRICS_OVERFLOW_NAME{metric="<name>"}, and the
+ * first refusal of each metric logs one line (event=metrics_series_overflow).
+ * Callers
  * therefore never check for NULL. Collect callbacks are bounded the same
  * way. Names, label counts, bucket counts and the metric count have named
  * maxima below.
@@ -140,6 +146,11 @@ extern const int sd_metrics_size_bytes_buckets_count;
 
 /* Creates an empty registry in *out. Returns 0 or SD_METRICS_ENOMEM. */
 int sd_metrics_new(struct sd_metrics **out);
+
+/* Sets the registry's series limit per metric for metrics registered from
+ * now on (see BOUNDS). Returns 0, or SD_METRICS_EINVAL outside
+ * 1..SD_METRICS_SERIES_MAX. */
+int sd_metrics_set_series_max(struct sd_metrics *m, int series_max);
 
 /* Frees a registry with all its metrics and series (NULL-safe). No other
  * thread may be updating a series of it. */

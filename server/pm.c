@@ -91,6 +91,15 @@ struct sd_pm {
 	struct sd_part *flush_head;
 	uv_idle_t flush_idle;
 	unsigned bulk_outstanding; /* chunks whose completion has not run */
+	/* Catch-up bandwidth (cfg.catchup_bytes_per_sec): a token bucket of
+	 * bytes, refilled with time, holding at most a quarter second's worth;
+	 * a chunk goes while the bucket is positive and may leave it negative
+	 * (a debt paid by waiting). Groups refused for the rate wait on
+	 * rate_waiters until cu_timer sees the bucket positive again. */
+	double cu_tokens;
+	uint64_t cu_last_ms;
+	uv_timer_t cu_timer;
+	struct bulk_waiter *rate_waiters;
 	bool released;             /* closed: freed when bulk_outstanding is 0 */
 	void (*close_cb)(void *arg);
 	void *close_arg;
@@ -263,6 +272,42 @@ static void env_send(struct rl_group *g, const struct raft_message *msg)
 	(void)sl_transport_send_raft(p->pm->t, msg->server_id, p->group_id, msg);
 }
 
+#define ANY_PEER UINT64_MAX
+
+/* Unlinks the waiters of *list for peer (or every waiter with ANY_PEER) and,
+ * if notify, tells their groups the lane is writable. They are unlinked
+ * first: a woken group sends again and, refused once more, registers a new
+ * waiter (at the head of the list), which must wait for the next wake-up,
+ * not be woken by this one (that would spin here forever without returning
+ * to the loop). */
+static void wake_waiters(struct sd_pm *pm, struct bulk_waiter **list, uint64_t peer, bool notify)
+{
+	struct bulk_waiter *wake = NULL;
+	struct bulk_waiter **pp = list;
+	while (*pp != NULL) {
+		struct bulk_waiter *w = *pp;
+		if (peer != ANY_PEER && w->peer != peer) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->next = wake;
+		wake = w;
+	}
+	while (wake != NULL) {
+		struct bulk_waiter *w = wake;
+		wake = w->next;
+		uint64_t group_id = w->group_id;
+		uint64_t to = w->peer;
+		sl_free(w);
+		struct sd_part *p = sd_pm_get(pm, group_id);
+		if (notify && !pm->closing && p != NULL && p->state == SD_PART_RUNNING) {
+			rl_group_catchup_writable(p->group, to, uv_now(pm->loop));
+			rearm(p);
+		}
+	}
+}
+
 static void bulk_done(struct sl_transport_bulk_req *req, int status)
 {
 	struct bulk_chunk *c = req->data;
@@ -276,43 +321,16 @@ static void bulk_done(struct sl_transport_bulk_req *req, int status)
 		}
 		return;
 	}
-	/* Room on the lane to peer: wake the groups that were refused. They
-	 * are unlinked first: a woken group sends again and, finding the lane
-	 * full once more, registers a new waiter (at the head of the list),
-	 * which must wait for the next completion, not be woken by this one
-	 * (that would spin here forever without returning to the loop). */
-	struct bulk_waiter *wake = NULL;
-	struct bulk_waiter **pp = &pm->bulk_waiters;
-	while (*pp != NULL) {
-		struct bulk_waiter *w = *pp;
-		if (w->peer != peer) {
-			pp = &w->next;
-			continue;
-		}
-		*pp = w->next;
-		w->next = wake;
-		wake = w;
-	}
-	while (wake != NULL) {
-		struct bulk_waiter *w = wake;
-		wake = w->next;
-		uint64_t group_id = w->group_id;
-		sl_free(w);
-		/* A canceled chunk means the connection is gone: waking the
-		 * sender would only queue more chunks on the dying connection
-		 * (and keep it from closing). The follower's catch-up retries
-		 * once a connection is back. */
-		struct sd_part *p = sd_pm_get(pm, group_id);
-		if (status == 0 && !pm->closing && p != NULL && p->state == SD_PART_RUNNING) {
-			rl_group_catchup_writable(p->group, peer, uv_now(pm->loop));
-			rearm(p);
-		}
-	}
+	/* A canceled chunk means the connection is gone: waking the senders
+	 * would only queue more chunks on the dying connection (and keep it
+	 * from closing). The follower's catch-up retries once a connection is
+	 * back. */
+	wake_waiters(pm, &pm->bulk_waiters, peer, status == 0);
 }
 
-static void bulk_wait(struct sd_pm *pm, uint64_t group_id, uint64_t peer)
+static void bulk_wait(struct bulk_waiter **list, uint64_t group_id, uint64_t peer)
 {
-	for (struct bulk_waiter *w = pm->bulk_waiters; w != NULL; w = w->next) {
+	for (struct bulk_waiter *w = *list; w != NULL; w = w->next) {
 		if (w->group_id == group_id && w->peer == peer) {
 			return;
 		}
@@ -321,8 +339,40 @@ static void bulk_wait(struct sd_pm *pm, uint64_t group_id, uint64_t peer)
 	if (w != NULL) {
 		w->group_id = group_id;
 		w->peer = peer;
-		w->next = pm->bulk_waiters;
-		pm->bulk_waiters = w;
+		w->next = *list;
+		*list = w;
+	}
+}
+
+/* Adds the bandwidth earned since the last refill to the bucket. */
+static void cu_refill(struct sd_pm *pm)
+{
+	uint64_t now = uv_now(pm->loop);
+	double rate = (double)pm->cfg.catchup_bytes_per_sec;
+	pm->cu_tokens += (double)(now - pm->cu_last_ms) * rate / 1000.0;
+	pm->cu_tokens = SL_MIN(pm->cu_tokens, SL_MAX(rate / 4.0, 1.0));
+	pm->cu_last_ms = now;
+}
+
+static void cu_on_timer(uv_timer_t *t);
+
+static void cu_arm(struct sd_pm *pm)
+{
+	if (uv_is_active((uv_handle_t *)&pm->cu_timer)) {
+		return;
+	}
+	double ms = -pm->cu_tokens * 1000.0 / (double)pm->cfg.catchup_bytes_per_sec;
+	uv_timer_start(&pm->cu_timer, cu_on_timer, (uint64_t)ms + 1, 0);
+}
+
+static void cu_on_timer(uv_timer_t *t)
+{
+	struct sd_pm *pm = t->data;
+	cu_refill(pm);
+	if (pm->cu_tokens > 0) {
+		wake_waiters(pm, &pm->rate_waiters, ANY_PEER, true);
+	} else if (pm->rate_waiters != NULL) {
+		cu_arm(pm);
 	}
 }
 
@@ -346,6 +396,15 @@ static int env_send_catchup(struct rl_group *g, uint64_t to, bool bulk, const ui
 		sl_free(m);
 		return rv == 0 ? 0 : RL_EIO;
 	}
+	if (pm->cfg.catchup_bytes_per_sec > 0) {
+		cu_refill(pm);
+		if (pm->cu_tokens <= 0) {
+			pm->stats.catchup_throttled++;
+			bulk_wait(&pm->rate_waiters, p->group_id, to);
+			cu_arm(pm);
+			return RL_EAGAIN;
+		}
+	}
 	struct bulk_chunk *c = sl_malloc(sizeof(*c) + len);
 	if (c == NULL) {
 		return RL_ENOMEM;
@@ -358,11 +417,12 @@ static int env_send_catchup(struct rl_group *g, uint64_t to, bool bulk, const ui
 	int rv = sl_transport_send_bulk(pm->t, &c->req, to, p->group_id, c->data, len, bulk_done);
 	if (rv == 0) {
 		pm->bulk_outstanding++;
+		pm->cu_tokens -= (double)len;
 		return 0;
 	}
 	sl_free(c);
 	if (rv == SL_TRANSPORT_EAGAIN) {
-		bulk_wait(pm, p->group_id, to);
+		bulk_wait(&pm->bulk_waiters, p->group_id, to);
 		return RL_EAGAIN;
 	}
 	return RL_EIO;
@@ -447,6 +507,11 @@ int sd_pm_create(uv_loop_t *loop, struct sl_transport *t, const struct sd_pm_con
 	}
 	uv_idle_init(loop, &pm->flush_idle); /* cannot fail */
 	pm->flush_idle.data = pm;
+	uv_timer_init(loop, &pm->cu_timer); /* cannot fail */
+	pm->cu_timer.data = pm;
+	uv_unref((uv_handle_t *)&pm->cu_timer);
+	pm->cu_last_ms = uv_now(loop);
+	pm->cu_tokens = SL_MAX((double)cfg->catchup_bytes_per_sec / 4.0, 1.0);
 	pm->env.send = env_send;
 	pm->env.role_changed = env_role;
 	pm->env.hwm_changed = env_hwm;
@@ -798,11 +863,8 @@ void sd_pm_stats(const struct sd_pm *pm, struct sd_pm_stats *out)
 static void wheel_closed(struct sd_wheel *w)
 {
 	struct sd_pm *pm = (struct sd_pm *)((char *)w - offsetof(struct sd_pm, wheel));
-	while (pm->bulk_waiters != NULL) {
-		struct bulk_waiter *bw = pm->bulk_waiters;
-		pm->bulk_waiters = bw->next;
-		sl_free(bw);
-	}
+	wake_waiters(pm, &pm->bulk_waiters, ANY_PEER, false);
+	wake_waiters(pm, &pm->rate_waiters, ANY_PEER, false);
 	void (*cb)(void *) = pm->close_cb;
 	void *arg = pm->close_arg;
 	sl_free(pm->buckets);
@@ -826,9 +888,15 @@ static void flush_idle_closed(uv_handle_t *h)
 
 /* The idle handle closes first, then the writer and the wheel (whose close
  * callback frees the manager). */
+static void cu_timer_closed(uv_handle_t *h)
+{
+	struct sd_pm *pm = h->data;
+	uv_close((uv_handle_t *)&pm->flush_idle, flush_idle_closed);
+}
+
 static void pm_release(struct sd_pm *pm)
 {
-	uv_close((uv_handle_t *)&pm->flush_idle, flush_idle_closed);
+	uv_close((uv_handle_t *)&pm->cu_timer, cu_timer_closed);
 }
 
 static void collect(struct sd_part *p, void *arg)

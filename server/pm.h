@@ -77,6 +77,12 @@ struct sd_pm_config {
 	 * there, without the older data. */
 	bool catchup;
 	uint32_t partitions_max;
+	/* Bandwidth of catch-up chunks on the bulk lane, over all groups and
+	 * peers (replica.catchup.bytes.per.sec); 0 means unlimited. A group
+	 * over it gets RL_EAGAIN from its send and is told writable once the
+	 * budget allows (a token bucket holding a quarter second's worth); the
+	 * control lane (heartbeats, catch-up requests) is never held back. */
+	uint64_t catchup_bytes_per_sec;
 };
 
 /* Fills cfg with defaults (group defaults from rl_group_config_default,
@@ -172,6 +178,7 @@ struct sd_pm_stats {
 	uint64_t frames_bad;           /* dropped: undecodable */
 	uint64_t ticks;                /* group timeouts fired */
 	uint64_t wheel_wakeups;
+	uint64_t catchup_throttled;    /* catch-up sends deferred by the bandwidth limit */
 };
 void sd_pm_stats(const struct sd_pm *pm, struct sd_pm_stats *out);
 

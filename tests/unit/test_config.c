@@ -11,6 +11,8 @@
 
 #include "common/sl_common.h"
 #include "server/config.h"
+#include "server/http.h"
+#include "server/kafka_conn.h"
 #include "tests/unit/helpers.h"
 
 /* A minimal valid broker configuration. */
@@ -627,6 +629,46 @@ START_TEST(finish_checks)
 }
 END_TEST
 
+/* The listener getters hand over every key they own, defaults included. */
+START_TEST(listener_settings)
+{
+	struct sd_config *c = new_config();
+	struct sk_config kc;
+	struct sd_http_config hc;
+	sd_config_kafka(c, &kc);
+	ck_assert_uint_eq(kc.idle_timeout_ms, 600000);
+	ck_assert_uint_eq(kc.request_topics_max, 10000);
+	ck_assert_uint_eq(kc.request_partitions_max, 100000);
+	ck_assert_uint_eq(kc.connections_max, 10000);
+	ck_assert_uint_eq(kc.inflight_requests_max, 16);
+	ck_assert_uint_eq(kc.request_bytes_max, 104857600);
+	ck_assert_int_eq(load_full(c, "connections.max.idle.ms=90s\n"
+				      "request.topics.max=7\n"
+				      "request.partitions.max=70\n"
+				      "max.connections=5\n"
+				      "max.inflight.requests.per.connection=3\n"
+				      "socket.request.max.bytes=2m\n"
+				      "admin.connections.max=9\n"
+				      "admin.request.timeout.ms=1500\n"),
+			 0);
+	sd_config_kafka(c, &kc);
+	ck_assert_uint_eq(kc.idle_timeout_ms, 90000);
+	ck_assert_uint_eq(kc.request_topics_max, 7);
+	ck_assert_uint_eq(kc.request_partitions_max, 70);
+	ck_assert_uint_eq(kc.connections_max, 5);
+	ck_assert_uint_eq(kc.inflight_requests_max, 3);
+	ck_assert_uint_eq(kc.request_bytes_max, 2u << 20);
+	sd_config_http(c, &hc);
+	ck_assert_int_eq(hc.connections_max, 9);
+	ck_assert_uint_eq(hc.request_timeout_ms, 1500);
+	struct sd_http_config def;
+	sd_http_config_init(&def);
+	ck_assert_uint_eq(hc.header_bytes_max, def.header_bytes_max);
+	ck_assert_uint_eq(hc.idle_timeout_ms, def.idle_timeout_ms);
+	sd_config_free(c);
+}
+END_TEST
+
 START_TEST(finish_rpc_reachable)
 {
 	struct sd_config *c = new_config();
@@ -950,6 +992,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, properties_file_and_overrides);
 	tcase_add_loop_test(tc, finish_checks, 0, (int)SL_ARRAY_LEN(finish_cases));
 	tcase_add_test(tc, finish_rpc_reachable);
+	tcase_add_test(tc, listener_settings);
 	tcase_add_test(tc, dump_round_trips);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("topics");

@@ -184,16 +184,23 @@ static bool wait_atomic(atomic_int *v, int want)
 
 /* ---- Client side -------------------------------------------------------------- */
 
-static int cli_connect(uint16_t port)
+/* Connects a new socket to 127.0.0.1:port into *fd; returns connect's result. */
+static int cli_try_connect(uint16_t port, int *fd)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(*fd, 0);
 	struct sockaddr_in sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return connect(*fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+static int cli_connect(uint16_t port)
+{
+	int fd;
+	ck_assert_int_eq(cli_try_connect(port, &fd), 0);
 	struct timeval tv = {WAIT_MS / 1000, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
@@ -615,6 +622,166 @@ START_TEST(unsupported_answered)
 	ck_assert_uint_eq(fx.stats.api[KMSG_API_METADATA].unsupported, 1);
 	ck_assert_uint_eq(fx.stats.api[KMSG_API_DELETE_TOPICS].unsupported, 1);
 	ck_assert_uint_eq(fx.stats.protocol_errors, 0);
+}
+END_TEST
+
+/* request_topics_max and request_partitions_max: a request naming more gets
+ * INVALID_REQUEST in every part from the listener, its handler never runs,
+ * and the connection goes on serving. */
+START_TEST(request_extent_limits)
+{
+	struct fx fx;
+	struct sk_config cfg;
+	struct kmsg_writer w;
+	struct resp r;
+	sk_config_init(&cfg);
+	cfg.request_topics_max = 2;
+	cfg.request_partitions_max = 3;
+	fx_start(&fx, &cfg, setup_basic);
+	int fd = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	struct kmsg_metadata_request m;
+	struct kmsg_metadata_request_topic ts[3];
+	kmsg_metadata_request_init(&m);
+	for (int i = 0; i < 3; i++) {
+		kmsg_metadata_request_topic_init(&ts[i]);
+		ts[i].name = kmsg_str_make(i == 0 ? "a" : i == 1 ? "b" : "c");
+	}
+	m.topics.items = ts;
+	m.topics.count = 3;
+	m.topics.null = false;
+	put_request(&w, KMSG_API_METADATA, 1, 1, &m); /* 3 topics > 2 */
+	m.topics.count = 2;
+	put_request(&w, KMSG_API_METADATA, 1, 2, &m); /* at the limit */
+	struct kmsg_produce_request p;
+	struct kmsg_produce_request_topic_produce_data pt;
+	struct kmsg_produce_request_partition_produce_data pp[4];
+	kmsg_produce_request_init(&p);
+	kmsg_produce_request_topic_produce_data_init(&pt);
+	pt.name = kmsg_str_make("t");
+	for (int i = 0; i < 4; i++) {
+		kmsg_produce_request_partition_produce_data_init(&pp[i]);
+		pp[i].index = i;
+	}
+	pt.partition_data.items = pp;
+	pt.partition_data.count = 4;
+	p.topic_data.items = &pt;
+	p.topic_data.count = 1;
+	p.acks = 1;
+	put_request(&w, KMSG_API_PRODUCE, 3, 3, &p); /* 4 partitions > 3 */
+	cli_send_w(fd, &w);
+	cli_expect(fd, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 1);
+	const struct kmsg_metadata_response *mr = r.body;
+	ck_assert_int_eq(mr->topics.count, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(mr->topics.items[i].error_code, SK_KAFKA_INVALID_REQUEST);
+	}
+	resp_free(&r);
+	cli_expect(fd, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 2);
+	resp_free(&r);
+	cli_expect(fd, KMSG_API_PRODUCE, 3, &r);
+	ck_assert_int_eq(r.corr, 3);
+	const struct kmsg_produce_response *pr = r.body;
+	ck_assert_int_eq(pr->responses.count, 1);
+	ck_assert_int_eq(pr->responses.items[0].partition_responses.count, 4);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pr->responses.items[0].partition_responses.items[i].error_code,
+				 SK_KAFKA_INVALID_REQUEST);
+	}
+	resp_free(&r);
+	ck_assert_int_eq(atomic_load(&fx.dispatched), 1); /* only the request at the limit */
+	close(fd);
+	kmsg_writer_free(&w);
+	fx_stop(&fx);
+	ck_assert_uint_eq(fx.stats.protocol_errors, 0);
+}
+END_TEST
+
+static atomic_int drained_calls;
+
+static void on_drained(struct sk_server *srv, void *data)
+{
+	struct fx *fx = data;
+	ck_assert_ptr_eq(srv, fx->srv);
+	atomic_fetch_add(&drained_calls, 1);
+}
+
+static void do_drain(struct fx *fx)
+{
+	sk_server_drain(fx->srv, on_drained, fx);
+}
+
+/* True if nothing accepts a connection on port any more. */
+static bool refuses(uint16_t port)
+{
+	int fd;
+	int rc = cli_try_connect(port, &fd);
+	close(fd);
+	return rc != 0;
+}
+
+/* sk_server_drain(): no new connections, an idle connection closes, a
+ * connection with a pending request gets its answer and then closes, and
+ * the drain callback runs once no connection is left. */
+START_TEST(drain_answers_then_closes)
+{
+	struct fx fx;
+	struct kmsg_writer w;
+	struct resp r;
+	atomic_store(&drained_calls, 0);
+	fx_start(&fx, NULL, setup_hold_metadata);
+	int busy = cli_connect(fx.port);
+	int idle = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	put_api_versions(&w, 2, 5);
+	cli_send_w(idle, &w); /* answered: the connection is accepted and owes nothing */
+	cli_expect(idle, KMSG_API_API_VERSIONS, 2, &r);
+	resp_free(&r);
+	put_metadata(&w, 1, 7, "t");
+	cli_send_w(busy, &w);
+	ck_assert(wait_atomic(&fx.dispatched, 1));
+	fx_call(&fx, do_drain);
+	ck_assert(cli_closed(idle));
+	ck_assert(refuses(fx.port));
+	sleep_ms(50);
+	ck_assert_int_eq(atomic_load(&drained_calls), 0); /* busy still owes an answer */
+	fx_call(&fx, release_all);
+	cli_expect(busy, KMSG_API_METADATA, 1, &r);
+	ck_assert_int_eq(r.corr, 7);
+	resp_free(&r);
+	ck_assert(cli_closed(busy));
+	ck_assert(wait_atomic(&drained_calls, 1));
+	close(busy);
+	close(idle);
+	kmsg_writer_free(&w);
+	fx_stop(&fx);
+	ck_assert_int_eq(atomic_load(&drained_calls), 1);
+	ck_assert_int_eq(atomic_load(&fx.observed[SK_OUTCOME_SENT]), 2);
+}
+END_TEST
+
+/* sk_server_close() during a drain (the drain timeout) closes what is left:
+ * the held request is cancelled and the drain callback never runs. */
+START_TEST(drain_cut_short_by_close)
+{
+	struct fx fx;
+	struct kmsg_writer w;
+	atomic_store(&drained_calls, 0);
+	fx_start(&fx, NULL, setup_hold_metadata);
+	int fd = cli_connect(fx.port);
+	kmsg_writer_init(&w, 0);
+	put_metadata(&w, 1, 1, "t");
+	cli_send_w(fd, &w);
+	ck_assert(wait_atomic(&fx.dispatched, 1));
+	fx_call(&fx, do_drain);
+	fx_stop(&fx);
+	ck_assert(cli_closed(fd));
+	ck_assert_int_eq(atomic_load(&fx.cancels), 1);
+	ck_assert_int_eq(atomic_load(&drained_calls), 0);
+	close(fd);
+	kmsg_writer_free(&w);
 }
 END_TEST
 
@@ -1161,6 +1328,9 @@ Suite *kafka_conn_suite(void)
 	tcase_add_test(tc, pipelined_out_of_order);
 	tcase_add_test(tc, drop_keeps_order);
 	tcase_add_test(tc, unsupported_answered);
+	tcase_add_test(tc, request_extent_limits);
+	tcase_add_test(tc, drain_answers_then_closes);
+	tcase_add_test(tc, drain_cut_short_by_close);
 	tcase_add_test(tc, hostile_frames_close);
 	tcase_add_test(tc, inflight_bound);
 	tcase_add_test(tc, queued_bytes_bound);

@@ -418,6 +418,52 @@ START_TEST(series_limit_and_overflow)
 }
 END_TEST
 
+/* sd_metrics_set_series_max() (metrics.series.per.metric.max) caps every
+ * metric registered afterwards: a description without series_max gets the
+ * cap, a larger series_max is cut to it, a smaller one stays. */
+START_TEST(registry_series_cap)
+{
+	struct sd_metrics *m = registry();
+	ck_assert_int_eq(sd_metrics_set_series_max(m, 0), SD_METRICS_EINVAL);
+	ck_assert_int_eq(sd_metrics_set_series_max(m, SD_METRICS_SERIES_MAX + 1),
+			 SD_METRICS_EINVAL);
+	ck_assert_int_eq(sd_metrics_set_series_max(m, 4), 0);
+	struct sd_metric *f[3];
+	const int asked[3] = {0, 100, 2};
+	const int expect[3] = {4, 4, 2};
+	for (int k = 0; k < 3; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "m%d_total", k);
+		ck_assert_int_eq(sd_metrics_register(m,
+						     &(struct sd_metric_desc){
+							 .name = name,
+							 .help = "h",
+							 .type = SD_METRIC_COUNTER,
+							 .label_names = (const char *[]){"topic"},
+							 .n_labels = 1,
+							 .series_max = asked[k],
+						     },
+						     &f[k]),
+				 0);
+		for (int i = 0; i < 10; i++) {
+			char v[16];
+			snprintf(v, sizeof(v), "t%d", i);
+			const char *vals[] = {v};
+			ck_assert_int_eq(sd_series_is_overflow(sd_metric_series(f[k], vals)),
+					 i >= expect[k]);
+		}
+		ck_assert_int_eq(sd_metric_series_count(f[k]), expect[k]);
+		ck_assert_uint_eq(sd_metric_overflow_count(f[k]), (uint64_t)(10 - expect[k]));
+	}
+	struct sd_buf b;
+	render(m, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, SD_METRICS_OVERFLOW_NAME "{metric=\"m0_total\"} 6\n"));
+	ck_assert_ptr_null(strstr(b.data, "topic=\"t4\""));
+	sd_buf_free(&b);
+	sd_metrics_free(m);
+}
+END_TEST
+
 START_TEST(many_series_and_removal_order)
 {
 	struct sd_metrics *m = registry();
@@ -759,6 +805,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, family_limit);
 	tcase_add_test(tc, series_limit_and_overflow);
+	tcase_add_test(tc, registry_series_cap);
 	tcase_add_test(tc, many_series_and_removal_order);
 	tcase_add_test(tc, render_limit);
 	tcase_add_test(tc, alloc_failure_sweep);

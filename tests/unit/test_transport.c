@@ -941,7 +941,8 @@ static void pmc_pump(struct pmc_group *g)
 	}
 }
 
-static void pmc_start(struct pmc_node *pn, uv_loop_t *loop, uint64_t id, bool lead)
+static void pmc_start(struct pmc_node *pn, uv_loop_t *loop, uint64_t id, bool lead,
+		      uint64_t catchup_bytes_per_sec)
 {
 	struct sl_transport_config cfg;
 	test_config(&cfg);
@@ -956,6 +957,7 @@ static void pmc_start(struct pmc_node *pn, uv_loop_t *loop, uint64_t id, bool le
 	pc.data_dir = pn->dir;
 	pc.no_sync = true;
 	pc.catchup = true;
+	pc.catchup_bytes_per_sec = catchup_bytes_per_sec;
 	pc.segment_bytes_max = 1u << 20; /* windows read across segments */
 	pc.group.election_timeout_ms = 150;
 	pc.group.heartbeat_timeout_ms = 30;
@@ -1172,7 +1174,17 @@ static void pmc_retain(uv_loop_t *loop, struct pmc_node *pn)
 	ck_assert_int_eq(sd_part_retain(p2, &pol, pmc_retain_done), 0);
 }
 
-START_TEST(catchup_over_pm_and_bulk_lane)
+/* What one catch-up run measured. */
+struct pmc_result {
+	uint64_t appended;  /* bytes the learners appended by transfer */
+	uint64_t elapsed_ms; /* from adding the learners until caught up */
+	uint64_t throttled; /* the source's sends deferred by the bandwidth limit */
+};
+
+/* Writes to the source's groups, adds the destination as a learner of each,
+ * waits until it caught up by range transfer (source catch-up bandwidth
+ * limited to rate bytes/s, 0 unlimited) and checks the replicas agree. */
+static void pmc_catchup(uint64_t rate, struct pmc_result *res)
 {
 	quiet_logs();
 	unsetenv("SL_CATCHUP");
@@ -1182,8 +1194,8 @@ START_TEST(catchup_over_pm_and_bulk_lane)
 	memset(&src, 0, sizeof(src));
 	memset(&dst, 0, sizeof(dst));
 	struct node *all[2] = {&src.n, &dst.n};
-	pmc_start(&src, &loop, 1, true);
-	pmc_start(&dst, &loop, 2, false);
+	pmc_start(&src, &loop, 1, true, rate);
+	pmc_start(&dst, &loop, 2, false, 0);
 	link_nodes(&src.n, &dst.n);
 	wait_linked(&loop, all, 2);
 	ck_assert_msg(run_until(&loop, pmc_leading, &src, WAIT_MS), "no leader");
@@ -1217,11 +1229,15 @@ START_TEST(catchup_over_pm_and_bulk_lane)
 		}
 		ck_assert_int_eq(rv, 0);
 	}
+	uv_update_time(&loop);
+	uint64_t started = uv_now(&loop);
 	struct pmc_pair pair = {&src, &dst};
 	if (!run_until(&loop, pmc_caught_up, &pair, 2 * WAIT_MS)) {
 		pmc_dump(&src, &dst);
 		ck_abort_msg("the learners did not catch up");
 	}
+	uv_update_time(&loop);
+	res->elapsed_ms = uv_now(&loop) - started;
 	uint64_t appended = 0;
 	for (unsigned i = 0; i < PMC_GROUPS; i++) {
 		struct rl_catchup_stats cs, cd;
@@ -1242,6 +1258,10 @@ START_TEST(catchup_over_pm_and_bulk_lane)
 	struct sd_pm_stats ps;
 	sd_pm_stats(dst.pm, &ps);
 	ck_assert_uint_eq(ps.frames_bad, 0);
+	ck_assert_uint_eq(ps.catchup_throttled, 0);
+	sd_pm_stats(src.pm, &ps);
+	res->throttled = ps.catchup_throttled;
+	res->appended = appended;
 	struct sl_transport_stats ts = stats_of(&src.n);
 	ck_assert_uint_ge(ts.bulk_chunks_sent * RL_CATCHUP_MSG_BYTES_MAX, appended);
 	ck_assert_uint_eq(ts.bulk_canceled, 0);
@@ -1257,6 +1277,34 @@ START_TEST(catchup_over_pm_and_bulk_lane)
 	th_rmtree(dst.dir);
 	free(src.value);
 	free(dst.value);
+}
+
+START_TEST(catchup_over_pm_and_bulk_lane)
+{
+	struct pmc_result res;
+	pmc_catchup(0, &res);
+	ck_assert_uint_eq(res.throttled, 0);
+}
+END_TEST
+
+/* replica.catchup.bytes.per.sec: the same transfer under a limit takes at
+ * least as long as the limit allows for its bytes, less the bucket's
+ * initial quarter second and one chunk, and the source defers sends
+ * (woken by its timer, nothing blocks). No upper bound: the machine may be
+ * slow. */
+START_TEST(catchup_bandwidth_limit)
+{
+	const uint64_t rate = 2u << 20;
+	struct pmc_result res;
+	pmc_catchup(rate, &res);
+	ck_assert_uint_gt(res.throttled, 0);
+	uint64_t allowance = rate / 4 + RL_CATCHUP_MSG_BYTES_MAX;
+	ck_assert_uint_gt(res.appended, allowance);
+	uint64_t min_ms = (res.appended - allowance) * 1000 / rate;
+	ck_assert_msg(res.elapsed_ms >= min_ms,
+		      "%" PRIu64 " bytes caught up in %" PRIu64 " ms, faster than %" PRIu64
+		      " bytes/s allows (%" PRIu64 " ms)",
+		      res.appended, res.elapsed_ms, rate, min_ms);
 }
 END_TEST
 
@@ -2148,6 +2196,7 @@ Suite *transport_suite(void)
 	tc = tcase_create("catchup");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, catchup_over_pm_and_bulk_lane);
+	tcase_add_test(tc, catchup_bandwidth_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
