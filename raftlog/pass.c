@@ -116,6 +116,12 @@ static void write_index_records(struct rl_writer *w)
 
 static void sync_rest(struct rl_writer *w)
 {
+	/* As for the data: start writeback of every index file, then wait. */
+	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {
+		if (seg->w_index_dirty && !seg->w_log->w_failed && !w->cfg.no_sync) {
+			rl__writeback(seg->index_fd);
+		}
+	}
 	for (struct rl__segment *seg = w->w_sync_segs; seg != NULL; seg = seg->w_next) {
 		seg->w_listed = false;
 		if (!seg->w_index_dirty) {
