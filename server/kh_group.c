@@ -57,6 +57,20 @@ const char *sd__kstr_arena(struct kmsg_arena *a, const struct kmsg_str *s, size_
 	return d;
 }
 
+int16_t sd__member_ref(struct kmsg_arena *a, const struct kmsg_str *group,
+		       const struct kmsg_str *member, const struct kmsg_str *instance,
+		       struct sd_member_ref *out)
+{
+	bool ok[3];
+	out->group = sd__kstr_arena(a, group, CG_GROUP_ID_BYTES_MAX, false, &ok[0]);
+	out->member = sd__kstr_arena(a, member, CG_MEMBER_ID_BYTES_MAX, false, &ok[1]);
+	out->instance = sd__kstr_arena(a, instance, CG_NAME_BYTES_MAX, true, &ok[2]);
+	if (!ok[0]) {
+		return KE_INVALID_GROUP_ID;
+	}
+	return ok[1] && ok[2] ? 0 : KE_INVALID_REQUEST;
+}
+
 /* ---- Coordinators per partition ------------------------------------------ */
 
 static void coord_free(struct sd_groups *gs, struct sd_opart *op)
@@ -620,24 +634,17 @@ static void handle_heartbeat(void *ctx, struct sk_request *req)
 {
 	struct sd_groups *gs = ctx;
 	const struct kmsg_heartbeat_request *r = req->body;
-	bool ok[3];
-	const char *group =
-		sd__kstr_arena(req->arena, &r->group_id, CG_GROUP_ID_BYTES_MAX, false, &ok[0]);
-	const char *member =
-		sd__kstr_arena(req->arena, &r->member_id, CG_MEMBER_ID_BYTES_MAX, false, &ok[1]);
-	const char *inst =
-		sd__kstr_arena(req->arena, &r->group_instance_id, CG_NAME_BYTES_MAX, true, &ok[2]);
+	struct sd_member_ref m;
 	struct kmsg_heartbeat_response resp;
 	kmsg_heartbeat_response_init(&resp);
+	resp.error_code =
+	    sd__member_ref(req->arena, &r->group_id, &r->member_id, &r->group_instance_id, &m);
 	int32_t part;
 	struct cg_coord *c = NULL;
-	if (!ok[0]) {
-		resp.error_code = KE_INVALID_GROUP_ID;
-	} else if (!ok[1] || !ok[2]) {
-		resp.error_code = KE_INVALID_REQUEST;
-	} else if ((c = sd__groups_coord(gs, group, &part, &resp.error_code)) != NULL) {
-		resp.error_code =
-			cg_heartbeat(c, group, member, inst, r->generation_id, uv_now(gs->b->loop));
+	if (resp.error_code == 0 &&
+	    (c = sd__groups_coord(gs, m.group, &part, &resp.error_code)) != NULL) {
+		resp.error_code = cg_heartbeat(c, m.group, m.member, m.instance, r->generation_id,
+					       uv_now(gs->b->loop));
 		sd__groups_rearm(gs);
 	}
 	sk_respond(req, &resp);

@@ -70,6 +70,18 @@ void sd__groups_rearm(struct sd_groups *gs);
 const char *sd__kstr_arena(struct kmsg_arena *a, const struct kmsg_str *s, size_t max,
 			   bool nullable, bool *ok);
 
+/* A request's group id, member id and group instance id (nullable), copied
+ * with sd__kstr_arena(). Returns 0, INVALID_GROUP_ID for a bad group id or
+ * INVALID_REQUEST for a bad member or instance id. */
+struct sd_member_ref {
+	const char *group;
+	const char *member;
+	const char *instance;
+};
+int16_t sd__member_ref(struct kmsg_arena *a, const struct kmsg_str *group,
+		       const struct kmsg_str *member, const struct kmsg_str *instance,
+		       struct sd_member_ref *out);
+
 void sd_kh_offsets_register(struct sd_broker *b);
 
 #endif /* SD_KH_GROUP_INT_H */

@@ -181,23 +181,19 @@ static void handle_offset_commit(void *ctx, struct sk_request *req)
 {
 	struct sd_groups *gs = ctx;
 	const struct kmsg_offset_commit_request *r = req->body;
-	bool ok[3];
-	const char *group =
-		sd__kstr_arena(req->arena, &r->group_id, CG_GROUP_ID_BYTES_MAX, false, &ok[0]);
-	const char *member =
-		sd__kstr_arena(req->arena, &r->member_id, CG_MEMBER_ID_BYTES_MAX, false, &ok[1]);
-	const char *inst =
-		sd__kstr_arena(req->arena, &r->group_instance_id, CG_NAME_BYTES_MAX, true, &ok[2]);
-	if (!ok[0] || !ok[1] || !ok[2]) {
-		sk_respond_error(req, !ok[0] ? KE_INVALID_GROUP_ID : KE_INVALID_REQUEST);
+	struct sd_member_ref m;
+	int16_t err =
+	    sd__member_ref(req->arena, &r->group_id, &r->member_id, &r->group_instance_id, &m);
+	if (err != 0) {
+		sk_respond_error(req, err);
 		return;
 	}
+	const char *group = m.group;
 	int32_t part;
-	int16_t err;
 	struct cg_coord *c = sd__groups_coord(gs, group, &part, &err);
 	if (c != NULL) {
-		err = cg_commit_check(c, group, member, inst, r->generation_id_or_member_epoch,
-				      uv_now(gs->b->loop));
+		err = cg_commit_check(c, group, m.member, m.instance,
+				      r->generation_id_or_member_epoch, uv_now(gs->b->loop));
 		sd__groups_rearm(gs);
 	}
 	int64_t n = 0;
